@@ -1,0 +1,179 @@
+"""Task data: load a suite's data once, split it, and hand out nested training subsets.
+
+:func:`load_task_data` is the single entry point. It returns a :class:`TaskData` with
+``train`` (the pool subsets are drawn from), ``validation`` and ``test`` frames, each with the
+columns ``text``, ``label`` (0..K-1) and the suite's group columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import OverfitLabError
+from ..suite import DataSpec, Suite
+from .loading import read_table
+from .splits import flip_labels, nested_subsets, stratified_split
+
+SPLITS = ("train", "validation", "test")
+_SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
+                  "test": ("test",)}
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The three splits of a task, with labels mapped to ``0..K-1``."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    label_names: list[str]
+    group_columns: list[str] = field(default_factory=list)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def split(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+    def subsets(self, sizes: list[int], *, seed: int) -> dict[int, np.ndarray]:
+        """Nested stratified subsets of the training pool (positions into ``train``)."""
+        return nested_subsets(self.train["label"].to_numpy(), sizes, seed=seed)
+
+    def training_subset(self, size: int, *, sizes: list[int], seed: int, label_noise: float = 0.0,
+                        noise_seed: int = 0) -> pd.DataFrame:
+        """The training rows of one cell; with ``label_noise`` a share of labels is flipped.
+
+        The frame keeps the clean label in ``clean_label`` so memorization of noise can be
+        measured later.
+        """
+        rows = self.train.iloc[self.subsets(sizes, seed=seed)[size]].reset_index(drop=True)
+        rows["clean_label"] = rows["label"]
+        if label_noise > 0:
+            rows["label"] = flip_labels(rows["label"].to_numpy(), label_noise,
+                                        n_classes=self.n_classes, seed=noise_seed)
+        return rows
+
+    def fingerprint(self) -> str:
+        """A short hash of every split's texts and labels (to detect changed data on resume)."""
+        digest = hashlib.sha256()
+        for name in SPLITS:
+            frame = self.split(name)
+            digest.update(name.encode())
+            digest.update(pd.util.hash_pandas_object(frame[["text", "label"]], index=False).values.tobytes())
+        return digest.hexdigest()[:16]
+
+
+def load_task_data(suite: Suite, *, source: str | Path = "<suite>") -> TaskData:
+    """Load, map and split the suite's data, then check it against the grid."""
+    data = _load_cached(suite.data.model_dump_json())
+    n_pool = len(data.train)
+    if max(suite.grid.train_sizes) > n_pool:
+        raise OverfitLabError(
+            f"train size {max(suite.grid.train_sizes)} is larger than the training split ({n_pool} rows).",
+            file=source, key="grid.train_sizes", fix=f"use sizes of at most {n_pool}.")
+    return data
+
+
+@lru_cache(maxsize=4)
+def _load_cached(spec_json: str) -> TaskData:
+    return _load(DataSpec.model_validate_json(spec_json))
+
+
+def _load(spec: DataSpec) -> TaskData:
+    if spec.builtin is not None:
+        from .builtin import LABEL_NAMES, generate_reviews
+
+        frame = generate_reviews(**spec.builtin_options.model_dump())
+        parts = {name: frame[frame["split"] == name].drop(columns="split") for name in SPLITS}
+        group_columns = spec.group_columns or ["gender"]
+        names = LABEL_NAMES[spec.builtin_options.classes]
+        return TaskData(**{k: v.reset_index(drop=True) for k, v in parts.items()},
+                        label_names=names, group_columns=group_columns)
+    parts = _read_parts(spec)
+    label_names, mapping = _label_mapping(pd.concat([p[spec.label_column] for p in parts.values()]))
+    for name, part in parts.items():
+        parts[name] = _standardize(part, spec, mapping, name)
+    if "test" not in parts:
+        rest, held = stratified_split(parts["train"]["label"].to_numpy(), spec.test_size, seed=spec.seed)
+        parts["test"] = parts["train"].iloc[held]
+        parts["train"] = parts["train"].iloc[rest]
+    if "validation" not in parts:
+        rest, held = stratified_split(parts["train"]["label"].to_numpy(), spec.validation_size,
+                                      seed=spec.seed)
+        parts["validation"] = parts["train"].iloc[held]
+        parts["train"] = parts["train"].iloc[rest]
+    return TaskData(**{k: parts[k].reset_index(drop=True) for k in SPLITS},
+                    label_names=label_names, group_columns=list(spec.group_columns))
+
+
+def _read_parts(spec: DataSpec) -> dict[str, pd.DataFrame]:
+    if spec.path is not None:
+        table = read_table(spec.path, key="data.path")
+        if isinstance(table, dict):
+            return _named_splits(table, spec.path)
+        return {"train": table}
+    parts = {"train": read_table(spec.train, key="data.train")}
+    for name in ("validation", "test"):
+        path = getattr(spec, name)
+        if path is not None:
+            parts[name] = read_table(path, key=f"data.{name}")
+    for name, part in parts.items():
+        if isinstance(part, dict):
+            raise OverfitLabError("holds several splits; a split file must hold one.",
+                                  file=getattr(spec, name), key=f"data.{name}",
+                                  fix="use data.path for a DatasetDict directory.")
+    return parts
+
+
+def _named_splits(table: dict[str, pd.DataFrame], path: Path) -> dict[str, pd.DataFrame]:
+    parts = {}
+    for name, aliases in _SPLIT_ALIASES.items():
+        found = next((a for a in aliases if a in table), None)
+        if found is not None:
+            parts[name] = table[found]
+    if "train" not in parts:
+        raise OverfitLabError(f"the DatasetDict has no 'train' split (splits: {', '.join(table)}).",
+                              file=path, key="data.path", fix="name the training split 'train'.")
+    return parts
+
+
+def _label_mapping(labels: pd.Series) -> tuple[list[str], dict]:
+    values = sorted(labels.dropna().unique().tolist(), key=lambda v: (str(type(v)), v))
+    return [str(v) for v in values], {v: i for i, v in enumerate(values)}
+
+
+def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str) -> pd.DataFrame:
+    where = getattr(spec, split) or spec.path or spec.train
+    for key in ("text_column", "label_column"):
+        column = getattr(spec, key)
+        if column not in frame.columns:
+            raise OverfitLabError(
+                f"column '{column}' is not in the {split} data "
+                f"(columns: {', '.join(map(str, frame.columns))}).",
+                file=where, key=f"data.{key}", fix="set it to one of the columns.")
+    for column in spec.group_columns:
+        if column not in frame.columns:
+            raise OverfitLabError(f"group column '{column}' is not in the {split} data.", file=where,
+                                  key="data.group_columns", fix="remove it or correct its name.")
+    if frame.empty:
+        raise OverfitLabError(f"the {split} data is empty.", file=where, key="data",
+                              fix="give a file with rows.")
+    out = pd.DataFrame({"text": frame[spec.text_column], "label": frame[spec.label_column]})
+    for column in spec.group_columns:
+        out[column] = frame[column].astype(str).to_numpy()
+    missing = out["text"].isna() | out["label"].isna()
+    if missing.any():
+        raise OverfitLabError(f"{int(missing.sum())} {split} rows have no text or no label.", file=where,
+                              key="data", fix="remove or fill those rows.")
+    out["text"] = out["text"].astype(str)
+    if spec.drop_duplicates and split == "train":
+        out = out.drop_duplicates(subset="text", keep="first")
+    out["label"] = out["label"].map(mapping).astype(int)
+    return out.reset_index(drop=True)

@@ -1,0 +1,51 @@
+"""Read user data: CSV, TSV, JSONL/JSON, Parquet, or a ``datasets.save_to_disk`` directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import OverfitLabError
+
+READERS = {
+    ".csv": lambda p: pd.read_csv(p),
+    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+    ".jsonl": lambda p: pd.read_json(p, lines=True),
+    ".json": lambda p: pd.read_json(p, lines=p.read_text(encoding="utf-8").lstrip()[:1] != "["),
+    ".parquet": lambda p: pd.read_parquet(p),
+    ".pq": lambda p: pd.read_parquet(p),
+}
+
+
+def read_table(path: str | Path, *, key: str = "data.path") -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """Read one data file into a DataFrame.
+
+    A ``datasets`` directory saved with ``save_to_disk`` gives a DataFrame for a ``Dataset`` and
+    a dict of split name to DataFrame for a ``DatasetDict``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _read_datasets_dir(path, key)
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise OverfitLabError(f"cannot read '{path.suffix}' files.", file=path, key=key,
+                              fix=f"use one of {', '.join(READERS)} or a datasets directory.")
+    try:
+        return reader(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise OverfitLabError(f"cannot parse the file ({type(exc).__name__}: {exc}).", file=path,
+                              key=key, fix="check the file's format.") from None
+
+
+def _read_datasets_dir(path: Path, key: str) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise OverfitLabError(f"not a datasets directory ({exc}).", file=path, key=key,
+                              fix="save it with Dataset.save_to_disk, or give a data file.") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        return {name: split.to_pandas() for name, split in loaded.items()}
+    return loaded.to_pandas()

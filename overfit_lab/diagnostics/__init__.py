@@ -1,0 +1,1 @@
+"""Diagnostics: each module defines its metrics with formula and reference."""

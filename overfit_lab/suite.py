@@ -1,0 +1,344 @@
+"""Suite files: a TOML description of one fine-tuning grid, validated with pydantic.
+
+A suite has these sections (see ``suites/*.toml`` for complete examples)::
+
+    name = "quickstart"
+    [model]        name (alias or local HF directory), max_length, trust_remote_code
+    [data]         builtin data set, one file/directory to split, or train/validation/test files;
+                   column mapping; split sizes
+    [grid]         train_sizes, epochs, strategies, seeds, label_noise
+    [recipe]       any transformers.TrainingArguments field (learning_rate, batch size, scheduler...)
+    [strategies.NAME]  regularization overrides (weight_decay, dropout, early_stopping,
+                   label_smoothing, freeze, augment, recipe, combine)
+    [evaluation]   batch size of the evaluation passes
+    [verdict]      tolerances of the under-trained / well fit / overfit verdict
+
+:func:`load_suite` turns every problem into one :class:`~overfit_lab.errors.OverfitLabError`
+line that names the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import OverfitLabError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# TrainingArguments fields the harness sets itself; a recipe may not override them.
+HARNESS_ARGS = {
+    "output_dir": "the harness gives each cell its own scratch directory",
+    "num_train_epochs": "set grid.epochs instead",
+    "max_steps": "set grid.epochs instead",
+    "seed": "set grid.seeds instead",
+    "data_seed": "set grid.seeds instead",
+    "eval_strategy": "the harness evaluates after every epoch",
+    "eval_steps": "the harness evaluates after every epoch",
+    "save_strategy": "the harness keeps results in its own store",
+    "load_best_model_at_end": "use a strategy with early_stopping",
+    "metric_for_best_model": "set early_stopping.metric in a strategy",
+    "greater_is_better": "set early_stopping.metric in a strategy",
+    "label_smoothing_factor": "set label_smoothing in a strategy",
+    "report_to": "results go to the run's store",
+    "push_to_hub": "the harness never uploads",
+    "do_train": "not used by the harness",
+    "do_eval": "not used by the harness",
+    "resume_from_checkpoint": "use overfit-lab run --resume",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """The pretrained model to fine-tune."""
+
+    name: str = "minilm"
+    max_length: int = Field(64, ge=8, le=8192)
+    trust_remote_code: bool = False
+
+
+class BuiltinOptions(_Strict):
+    """Knobs of the generated ``reviews`` data set (see :mod:`overfit_lab.data.builtin`)."""
+
+    n_train: int = Field(2000, ge=10)
+    n_validation: int = Field(500, ge=10)
+    n_test: int = Field(1000, ge=10)
+    classes: Literal[2, 3] = 2
+    label_noise: float = Field(0.0, ge=0.0, lt=1.0)
+    spurious_correlation: float = Field(0.0, ge=-1.0, le=1.0)
+    seed: int = 0
+
+
+class DataSpec(_Strict):
+    """Where the data comes from and how it is split."""
+
+    builtin: Literal["reviews"] | None = None
+    builtin_options: BuiltinOptions = BuiltinOptions()
+    path: Path | None = None
+    train: Path | None = None
+    validation: Path | None = None
+    test: Path | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    group_columns: list[str] = []
+    validation_size: float | int = Field(0.1, gt=0)
+    test_size: float | int = Field(0.2, gt=0)
+    drop_duplicates: bool = False
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        sources = [k for k in ("builtin", "path", "train") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one data source: builtin = \"reviews\", path = FILE, "
+                f"or train = FILE (got {', '.join(sources) or 'none'})"
+            )
+        if self.train is None and (self.validation or self.test):
+            raise ValueError("validation/test files need a train file too")
+        return self
+
+
+class GridSpec(_Strict):
+    """The controlled variations: every combination is fine-tuned."""
+
+    train_sizes: list[int] = Field(min_length=1)
+    epochs: list[int] = Field(min_length=1)
+    strategies: list[str] = Field(default=["baseline"], min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1)
+    label_noise: list[float] = [0.0]
+
+    @field_validator("train_sizes", "epochs")
+    @classmethod
+    def _positive_unique(cls, v: list[int]) -> list[int]:
+        if any(x < 1 for x in v):
+            raise ValueError("values must be >= 1")
+        return sorted(set(v))
+
+    @field_validator("strategies", "seeds")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError("values must be unique")
+        return v
+
+    @field_validator("label_noise")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= x < 1 for x in v):
+            raise ValueError("label noise fractions must be in [0, 1)")
+        return sorted(set(v))
+
+
+class DropoutSpec(_Strict):
+    """Dropout probabilities; ``None`` keeps the model's own."""
+
+    hidden: float | None = Field(None, ge=0, lt=1)
+    attention: float | None = Field(None, ge=0, lt=1)
+    classifier: float | None = Field(None, ge=0, lt=1)
+
+
+class EarlyStoppingSpec(_Strict):
+    """Stop when the validation metric has not improved for ``patience`` epochs."""
+
+    patience: int = Field(2, ge=1)
+    threshold: float = Field(0.0, ge=0)
+    metric: Literal["loss", "accuracy", "macro_f1"] = "loss"
+
+
+class FreezeSpec(_Strict):
+    """Freeze the embeddings and the bottom ``layers`` encoder layers."""
+
+    embeddings: bool = True
+    layers: int = Field(0, ge=0)
+
+
+class AugmentSpec(_Strict):
+    """Training-time text augmentation; each rate is the share of words touched."""
+
+    deletion: float = Field(0.0, ge=0, le=1)
+    swap: float = Field(0.0, ge=0, le=1)
+    insertion: float = Field(0.0, ge=0, le=1)
+    typo: float = Field(0.0, ge=0, le=1)
+
+
+class StrategySpec(_Strict):
+    """A regularization strategy: overrides applied to the base recipe and model."""
+
+    description: str = ""
+    combine: list[str] = []
+    weight_decay: float | None = Field(None, ge=0)
+    dropout: DropoutSpec | None = None
+    early_stopping: EarlyStoppingSpec | None = None
+    label_smoothing: float | None = Field(None, ge=0, lt=1)
+    freeze: FreezeSpec | None = None
+    augment: AugmentSpec | None = None
+    recipe: dict[str, Any] = {}
+
+
+class EvaluationSpec(_Strict):
+    batch_size: int = Field(64, ge=1)
+
+
+class VerdictSpec(_Strict):
+    """Tolerances of the per-cell verdict (see :mod:`overfit_lab.diagnostics.generalization`)."""
+
+    loss_rise: float = Field(0.10, ge=0)
+    accuracy_gap: float = Field(0.15, ge=0)
+    still_falling: float = Field(0.01, ge=0)
+
+
+class Suite(_Strict):
+    """A validated suite. Build one with :func:`load_suite` or ``Suite(**mapping)``."""
+
+    name: str = "suite"
+    description: str = ""
+    model: ModelSpec = ModelSpec()
+    data: DataSpec
+    grid: GridSpec
+    recipe: dict[str, Any] = {}
+    strategies: dict[str, StrategySpec] = {}
+    evaluation: EvaluationSpec = EvaluationSpec()
+    verdict: VerdictSpec = VerdictSpec()
+
+    @classmethod
+    def load(cls, path: str | Path) -> Suite:
+        """Same as :func:`load_suite`."""
+        return load_suite(path)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Suite:
+        return cls.model_validate(json.loads(text))
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read, validate and resolve a suite file.
+
+    Relative data paths are resolved against the suite file's folder, strategies named in the
+    grid are checked against the built-in library and the suite's own, and the recipe is checked
+    against ``transformers.TrainingArguments``.
+
+    Raises
+    ------
+    OverfitLabError
+        One line naming the file, the key and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise OverfitLabError(
+            "no such suite file.", file=path, fix="give the path of a .toml suite (see overfit-lab list)."
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from exc
+    raw.setdefault("name", path.stem)
+    return validate_suite(raw, source=path, base_dir=path.parent)
+
+
+def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>",
+                   base_dir: Path | None = None) -> Suite:
+    """Validate a suite given as a mapping; see :func:`load_suite`."""
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, source) from None
+    if base_dir is not None:
+        suite = _resolve_paths(suite, Path(base_dir))
+    _check_semantics(suite, source)
+    return suite
+
+
+def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        fix = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}."
+        return OverfitLabError(f"unknown key '{loc[-1]}'.", file=source, key=key, fix=fix)
+    if err["type"] == "missing":
+        return OverfitLabError("this key is required.", file=source, key=key, fix="add it.")
+    got = err.get("input")
+    got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+    return OverfitLabError(f"{err['msg']}{got_text}.", file=source, key=key or None,
+                           fix="see the suite reference in README.md.")
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    model: type[BaseModel] | None = Suite
+    for part in loc:
+        if model is None:
+            return []
+        field = model.model_fields.get(part)
+        if field is None:  # a dict key such as a strategy name
+            model = StrategySpec if model is Suite and part == "strategies" else model
+            continue
+        model = _model_of(field.annotation)
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _resolve_paths(suite: Suite, base: Path) -> Suite:
+    updates = {}
+    for key in ("path", "train", "validation", "test"):
+        value = getattr(suite.data, key)
+        if value is not None and not value.is_absolute():
+            updates[key] = (base / value).resolve()
+    model = suite.model
+    if (base / model.name).exists() and not Path(model.name).is_absolute():
+        model = model.model_copy(update={"name": str((base / model.name).resolve())})
+    return suite.model_copy(update={"data": suite.data.model_copy(update=updates), "model": model})
+
+
+def _check_semantics(suite: Suite, source: str | Path) -> None:
+    from .strategies import resolve_strategies  # strategies import suite models
+
+    for key in ("path", "train", "validation", "test"):
+        value = getattr(suite.data, key)
+        if value is not None and not Path(value).exists():
+            raise OverfitLabError(f"no such file or directory: {value}.", file=source,
+                                  key=f"data.{key}", fix="correct the path (relative to the suite file).")
+    resolve_strategies(suite, source=source)
+    check_recipe(suite.recipe, source=source, key="recipe")
+
+
+def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:
+    """Check that ``recipe`` holds only ``TrainingArguments`` fields the user may set."""
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    for name in recipe:
+        if name in HARNESS_ARGS:
+            raise OverfitLabError("is set by the harness.", file=source, key=f"{key}.{name}",
+                                  fix=f"remove it: {HARNESS_ARGS[name]}.")
+        if name not in fields:
+            close = difflib.get_close_matches(name, sorted(fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "use a transformers.TrainingArguments field."
+            raise OverfitLabError(f"'{name}' is not a TrainingArguments field.", file=source,
+                                  key=f"{key}.{name}", fix=hint)

@@ -1,0 +1,275 @@
+"""Fine-tune one cell with transformers ``Trainer`` and record its metrics after every epoch.
+
+:func:`run_cell` takes a :class:`~overfit_lab.grid.Cell` and returns a :class:`CellResult`
+(plain data); it never writes the store, so cells can run anywhere.
+
+Evaluation replaces ``Trainer.evaluate`` (the documented extension point): after each epoch the
+training subset (in eval mode), the validation split and, at the grid's epoch values, the test
+split are scored with :func:`overfit_lab.predict.predict_logits`. The global RNG states are
+saved before and restored after each evaluation, so a run that records epochs 1, 3 and 5 is
+bit-identical to separate runs of 1, 3 and 5 epochs when the learning-rate schedule does not
+depend on the total number of steps. Early stopping is the library's ``EarlyStoppingCallback``,
+fed by these evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+from transformers import (
+    DataCollatorWithPadding,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    set_seed,
+)
+
+from .data import TaskData, load_task_data
+from .data.augment import augment_text, training_vocabulary
+from .diagnostics.classification import classification_metrics
+from .errors import CellFailure, OverfitLabError
+from .grid import Cell
+from .models import count_parameters, freeze, load_classifier, load_tokenizer, resolve_model_path, set_dropout
+from .predict import Encoded, encode, predict_logits
+from .suite import AugmentSpec, Suite
+
+EpochHook = Callable[[Cell, int], None]
+
+
+@dataclass
+class CellResult:
+    """What one cell produced: status, per-epoch metric rows and run facts."""
+
+    cell: dict
+    status: str  # "finished" or "failed"
+    reason: str = ""
+    metrics: list[tuple[int, str, str, float]] = field(default_factory=list)  # epoch, split, metric, value
+    info: dict = field(default_factory=dict)
+
+
+def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
+    """Fine-tune ``cell`` and return its results; a failure is returned, not raised.
+
+    User errors (:class:`~overfit_lab.errors.OverfitLabError`) and interrupts still propagate.
+    """
+    started = time.perf_counter()
+    recorder = _Recorder(cell, on_epoch)
+    try:
+        _train(cell, recorder)
+        status, reason = "finished", ""
+    except CellFailure as exc:
+        status, reason = "failed", str(exc)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        status, reason = "failed", f"out of memory: {exc}"
+    except OverfitLabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken cell must not stop the grid
+        status, reason = "failed", f"{type(exc).__name__}: {exc}"
+    info = {**recorder.info, "wall_s": time.perf_counter() - started,
+            "train_s": sum(recorder.train_s), "eval_s": sum(recorder.eval_s)}
+    return CellResult(cell=cell.describe(), status=status, reason=reason, metrics=recorder.rows, info=info)
+
+
+# --------------------------------------------------------------------------- data per process
+@lru_cache(maxsize=2)
+def _prepared(suite_json: str) -> tuple[TaskData, object, dict[str, Encoded]]:
+    """Load data and tokenizer and tokenize every split once per process."""
+    suite = Suite.from_json(suite_json)
+    data = load_task_data(suite)
+    path = resolve_model_path(suite.model.name)
+    tokenizer = load_tokenizer(path, trust_remote_code=suite.model.trust_remote_code)
+    encoded = {
+        name: encode(tokenizer, data.split(name)["text"].tolist(), data.split(name)["label"].to_numpy(),
+                     max_length=suite.model.max_length)
+        for name in ("train", "validation", "test")
+    }
+    return data, tokenizer, encoded
+
+
+def _subset(pool: Encoded, positions: np.ndarray, labels: np.ndarray) -> Encoded:
+    return Encoded(input_ids=[pool.input_ids[i] for i in positions], labels=np.asarray(labels),
+                   pad_token_id=pool.pad_token_id)
+
+
+class _TokenDataset(torch.utils.data.Dataset):
+    def __init__(self, encoded: Encoded):
+        self.encoded = encoded
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __getitem__(self, i: int) -> dict:
+        ids = self.encoded.input_ids[i]
+        return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": int(self.encoded.labels[i])}
+
+
+class _TextDataset(torch.utils.data.Dataset):
+    def __init__(self, texts: list[str], labels: np.ndarray):
+        self.texts, self.labels = texts, labels
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"text": self.texts[i], "labels": int(self.labels[i])}
+
+
+class _AugmentingCollator:
+    """Augments the texts of each training batch, then tokenizes and pads them."""
+
+    def __init__(self, tokenizer, spec: AugmentSpec, *, seed: int, max_length: int, vocabulary: list[str]):
+        self.tokenizer, self.spec, self.max_length = tokenizer, spec, max_length
+        self.vocabulary = vocabulary
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, features: list[dict]) -> dict:
+        texts = [augment_text(f["text"], self.spec, self.rng, vocabulary=self.vocabulary) for f in features]
+        batch = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
+                               return_tensors="pt")
+        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        return batch
+
+
+# --------------------------------------------------------------------------- recording
+def _rng_state() -> tuple:
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def _set_rng_state(state: tuple) -> None:
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    torch.set_rng_state(state[2])
+
+
+class _Recorder(TrainerCallback):
+    """Per-epoch timings and running loss; evaluation itself is called by the trainer."""
+
+    def __init__(self, cell: Cell, on_epoch: EpochHook | None):
+        self.cell, self.on_epoch = cell, on_epoch
+        self.rows: list[tuple[int, str, str, float]] = []
+        self.train_s: list[float] = []
+        self.eval_s: list[float] = []
+        self.info: dict = {}
+        self.splits: dict[str, Encoded] = {}
+        self.batch_size = cell.suite.evaluation.batch_size
+        self.tested: set[int] = set()
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.train_s.append(time.perf_counter() - self._t0)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            epoch = int(round(state.epoch or 0))
+            self.rows.append((epoch, "train", "running_loss", float(logs["loss"])))
+            if not math.isfinite(logs["loss"]):
+                raise CellFailure(f"non-finite training loss ({logs['loss']}) in epoch {epoch}")
+
+    def evaluate(self, model, epoch: int, *, splits: tuple[str, ...]) -> dict[str, float]:
+        """Score ``splits`` at ``epoch``; returns Trainer-style ``eval_<split>_<metric>`` keys."""
+        started = time.perf_counter()
+        rng = _rng_state()
+        try:
+            flat = {}
+            for split in splits:
+                logits = predict_logits(model, self.splits[split], batch_size=self.batch_size)
+                for metric, value in classification_metrics(self.splits[split].labels, logits).items():
+                    self.rows.append((epoch, split, metric, value))
+                    flat[f"eval_{split}_{metric}"] = value
+            if "test" in splits:
+                self.tested.add(epoch)
+        finally:
+            _set_rng_state(rng)
+        self.eval_s.append(time.perf_counter() - started)
+        losses = [v for k, v in flat.items() if k.endswith("_loss")]
+        if not all(math.isfinite(v) for v in losses):
+            raise CellFailure(f"non-finite evaluation loss after epoch {epoch}")
+        return flat
+
+
+class _EpochEvalTrainer(Trainer):
+    """``Trainer`` whose per-epoch evaluation is the recorder's fast, RNG-neutral one."""
+
+    def __init__(self, *args, recorder: _Recorder, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recorder = recorder
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        epoch = int(round(self.state.epoch or 0))
+        cell = self.recorder.cell
+        splits = ("train", "validation") + (("test",) if epoch in cell.record_epochs else ())
+        metrics = self.recorder.evaluate(self.model, epoch, splits=splits)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        if self.recorder.on_epoch is not None:
+            self.recorder.on_epoch(cell, epoch)
+        return metrics
+
+
+# --------------------------------------------------------------------------- one cell
+def _train(cell: Cell, recorder: _Recorder) -> None:
+    from transformers.utils import logging as hf_logging
+
+    suite = cell.suite
+    spec = cell.strategy_spec
+    data, tokenizer, encoded = _prepared(suite.to_json())
+    positions = data.subsets(suite.grid.train_sizes, seed=suite.data.seed)[cell.train_size]
+    rows = data.training_subset(cell.train_size, sizes=suite.grid.train_sizes, seed=suite.data.seed,
+                                label_noise=cell.label_noise, noise_seed=suite.data.seed)
+    train_encoded = _subset(encoded["train"], positions, rows["label"].to_numpy())
+    recorder.splits = {"train": train_encoded, "validation": encoded["validation"], "test": encoded["test"]}
+    recorder.info["flipped_labels"] = int((rows["label"] != rows["clean_label"]).sum())
+
+    set_seed(cell.seed)  # the classification head's initial weights come from here
+    model = load_classifier(resolve_model_path(suite.model.name), data.label_names,
+                            trust_remote_code=suite.model.trust_remote_code)
+    if spec.dropout is not None:
+        set_dropout(model, **spec.dropout.model_dump())
+    if spec.freeze is not None:
+        freeze(model, embeddings=spec.freeze.embeddings, layers=spec.freeze.layers)
+    recorder.info["trainable_parameters"] = count_parameters(model, trainable_only=True)
+    recorder.info["parameters"] = count_parameters(model)
+
+    if spec.augment is not None:
+        texts = rows["text"].tolist()
+        train_dataset = _TextDataset(texts, rows["label"].to_numpy())
+        collator = _AugmentingCollator(tokenizer, spec.augment, seed=cell.seed,
+                                       max_length=suite.model.max_length,
+                                       vocabulary=training_vocabulary(texts))
+    else:
+        train_dataset = _TokenDataset(train_encoded)
+        collator = DataCollatorWithPadding(tokenizer)
+
+    from .strategies import strategy_callbacks, training_arguments
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with tempfile.TemporaryDirectory(prefix="overfit-lab-") as scratch:
+            args = training_arguments(suite, spec, seed=cell.seed, epochs=cell.epochs, output_dir=scratch)
+            trainer = _EpochEvalTrainer(
+                model=model, args=args, train_dataset=train_dataset, data_collator=collator,
+                eval_dataset=_TokenDataset(encoded["validation"]),  # scored by the recorder
+                processing_class=tokenizer, callbacks=[recorder, *strategy_callbacks(spec)],
+                recorder=recorder,
+            )
+            trainer.remove_callback(PrinterCallback)  # progress is the harness's job
+            trainer.train()
+            last = int(round(trainer.state.epoch or 0))
+            recorder.info.update(last_epoch=last, early_stopped=last < cell.epochs,
+                                 optimizer_steps=trainer.state.global_step,
+                                 train_examples=len(train_dataset))
+            if last not in recorder.tested:  # stopped early between two recorded epochs
+                recorder.evaluate(model, last, splits=("test",))
+    finally:
+        hf_logging.set_verbosity(verbosity)

@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny BERT model directory and tiny data sets built in the test session."""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+POSITIVE = ["good", "great", "lovely", "fine", "superb", "tasty"]
+NEGATIVE = ["bad", "awful", "poor", "bland", "rude", "dull"]
+FILLER = ["the", "food", "was", "and", "service", "staff", "room", "very", "quite", "it", "she", "he",
+          "said", "place", "meal", "really"]
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def make_sentences(n: int, seed: int) -> pd.DataFrame:
+    """Short sentences whose label is the majority sentiment word (with a little noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(3, 8))))
+        lexicon = POSITIVE if label else NEGATIVE
+        other = NEGATIVE if label else POSITIVE
+        words += list(rng.choice(lexicon, size=2)) + list(rng.choice(other, size=int(rng.integers(0, 2))))
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label,
+                     "gender": "female" if rng.random() < 0.5 else "male"})
+    return pd.DataFrame(rows)
+
+
+def write_tiny_bert(directory: Path, words: list[str]) -> Path:
+    """Save a randomly initialised 2-layer BERT (hidden 32) and a word-piece tokenizer."""
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += list(string.ascii_lowercase) + [f"##{c}" for c in string.ascii_lowercase]
+    vocab += list(string.punctuation) + sorted(set(words) - set(vocab))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from overfit_lab.data.builtin import generate_reviews
+
+    words = set(POSITIVE + NEGATIVE + FILLER)
+    for text in generate_reviews(200, 50, 50, seed=0)["text"]:
+        words.update(w.strip(string.punctuation).lower() for w in text.split())
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), sorted(w for w in words if w))
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "reviews.csv"
+    make_sentences(240, seed=1).to_csv(path, index=False)
+    return path
+
+
+def tiny_suite_dict(model: Path, data: Path, **grid) -> dict:
+    """A suite mapping on the tiny model and CSV, small enough to train in seconds."""
+    return {
+        "name": "tiny",
+        "model": {"name": str(model), "max_length": 32},
+        "data": {"path": str(data), "group_columns": ["gender"], "validation_size": 40, "test_size": 40},
+        "grid": {"train_sizes": [40, 80], "epochs": [1, 2], "strategies": ["baseline", "freeze1"],
+                 "seeds": [0, 1], **grid},
+        "recipe": {"learning_rate": 1e-3, "per_device_train_batch_size": 16,
+                   "lr_scheduler_type": "constant", "use_cpu": True},
+        "strategies": {"freeze1": {"freeze": {"embeddings": True, "layers": 1},
+                                   "dropout": {"hidden": 0.2}}},
+        "evaluation": {"batch_size": 32},
+    }

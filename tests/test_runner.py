@@ -1,0 +1,160 @@
+"""End to end on a tiny BERT: run_suite, the store, resume, load_run and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from conftest import tiny_suite_dict
+
+import overfit_lab.runner as runner
+from overfit_lab import OverfitLabError, load_run, run_suite
+from overfit_lab.suite import validate_suite
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_model, tiny_csv, tmp_path_factory):
+    """The issue's grid: 2 sizes x 2 strategies x 2 seeds, epochs 1 and 2 shared."""
+    suite = validate_suite(tiny_suite_dict(tiny_model, tiny_csv))
+    out = tmp_path_factory.mktemp("runs") / "grid"
+    return run_suite(suite, output=out, quiet=True)
+
+
+def test_grid_end_to_end(finished_run):
+    cells = finished_run.cells
+    assert len(cells) == 8 and set(cells["status"]) == {"finished"}
+    assert set(cells["train_size"]) == {40, 80} and set(cells["strategy"]) == {"baseline", "freeze1"}
+    assert set(cells["seed"]) == {0, 1}
+    assert (cells["epoch_mode"] == "shared").all()
+    metrics = finished_run.metrics
+    assert list(metrics.columns) == ["cell_id", "epoch", "split", "metric", "value"]
+    assert set(metrics["split"]) == {"train", "validation", "test"}
+    # per cell: 2 epochs x (train, validation) x 3 metrics + running loss x 2 + test 2 x 3
+    assert (metrics.groupby("cell_id").size() == 2 * 2 * 3 + 2 + 2 * 3).all()
+    table = finished_run.generalization
+    assert len(table) == 8 * 2  # every cell at both epoch values
+    assert set(table["verdict"]) <= {"under-trained", "well fit", "overfit", "undetermined"}
+    assert (table[table.epochs == 1]["verdict"] == "undetermined").all()
+
+
+def test_run_directory_holds_suite_environment_and_database(finished_run):
+    run_dir = finished_run.run_dir
+    assert json.loads((run_dir / "suite.json").read_text())["name"] == "tiny"
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["versions"]["transformers"] and env["torch_threads"] >= 1
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 8
+
+
+def test_nested_subsets_are_shared_by_strategies_and_seeds(finished_run):
+    """Paired cells see the same training data: same number of optimizer steps per size."""
+    steps = finished_run.cells.groupby("train_size")["optimizer_steps"].nunique()
+    assert (steps == 1).all()
+
+
+def test_resume_runs_only_the_missing_cells(tiny_model, tiny_csv, tmp_path, monkeypatch):
+    suite = validate_suite(tiny_suite_dict(tiny_model, tiny_csv, train_sizes=[40], epochs=[1]))
+    calls = []
+    real = runner.run_cell
+
+    def crash_after_two(cell, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(cell.cell_id)
+        return real(cell, **kwargs)
+
+    monkeypatch.setattr(runner, "run_cell", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, output=tmp_path / "run", quiet=True)
+    assert len(load_run(tmp_path / "run").cells) == 2  # both finished cells were committed
+
+    def count(cell, **kwargs):
+        calls.append(cell.cell_id)
+        return real(cell, **kwargs)
+
+    monkeypatch.setattr(runner, "run_cell", count)
+    run = run_suite(resume=tmp_path / "run", quiet=True)
+    assert len(calls) == 4 and len(set(calls)) == 4  # nothing redone
+    assert len(run.cells) == 4 and (run.cells["status"] == "finished").all()
+    assert not run.metrics.duplicated(["cell_id", "epoch", "split", "metric"]).any()
+
+
+def test_failed_cells_are_recorded_and_the_grid_goes_on(tiny_model, tiny_csv, tmp_path):
+    raw = tiny_suite_dict(tiny_model, tiny_csv, train_sizes=[40], epochs=[2], seeds=[0],
+                          strategies=["explode", "baseline"])
+    raw["strategies"]["explode"] = {"recipe": {"learning_rate": 1e12, "max_grad_norm": 0}}
+    run = run_suite(validate_suite(raw), output=tmp_path / "run", quiet=True)
+    status = dict(zip(run.cells["strategy"], run.cells["status"], strict=True))
+    assert status == {"explode": "failed", "baseline": "finished"}
+    assert "non-finite" in run.cells.set_index("strategy").loc["explode", "reason"]
+
+
+def test_existing_run_directory_is_not_overwritten(finished_run):
+    with pytest.raises(OverfitLabError, match="--resume"):
+        run_suite(finished_run.suite, output=finished_run.run_dir, quiet=True)
+
+
+def test_resume_refuses_changed_data(tiny_model, tmp_path):
+    from conftest import make_sentences
+
+    data = tmp_path / "data.csv"
+    make_sentences(240, seed=3).to_csv(data, index=False)
+    suite = validate_suite(tiny_suite_dict(tiny_model, data, train_sizes=[40], epochs=[1], seeds=[0],
+                                           strategies=["baseline"]))
+    run_suite(suite, output=tmp_path / "run", quiet=True)
+    make_sentences(240, seed=4).to_csv(data, index=False)
+    from overfit_lab.data import _load_cached
+
+    _load_cached.cache_clear()
+    with pytest.raises(OverfitLabError, match="data changed"):
+        run_suite(resume=tmp_path / "run", quiet=True)
+
+
+def test_cli_run_show_and_list(tiny_model, tiny_csv, tmp_path):
+    import tomllib  # noqa: F401  (suite files are TOML; write one by hand)
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(f"""
+name = "cli-tiny"
+[model]
+name = "{tiny_model}"
+max_length = 32
+[data]
+path = "{tiny_csv}"
+validation_size = 40
+test_size = 40
+[grid]
+train_sizes = [40]
+epochs = [1, 2]
+strategies = ["baseline"]
+[recipe]
+learning_rate = 1e-3
+lr_scheduler_type = "constant"
+use_cpu = true
+""")
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "overfit_lab", "run", str(suite), "-o", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "cells 1/1" in done.stdout and "val acc" in done.stdout and "baseline" in done.stdout
+    shown = subprocess.run([sys.executable, "-m", "overfit_lab", "show", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "cli-tiny" in shown.stdout
+    again = subprocess.run([sys.executable, "-m", "overfit_lab", "run", "--resume", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "0 to run" in again.stdout
+    listed = subprocess.run([sys.executable, "-m", "overfit_lab", "list"], capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0
+    for word in ("quickstart", "regularization", "freeze4", "early_stopping", "reviews", "minilm"):
+        assert word in listed.stdout
+
+
+def test_cli_bad_run_dir_is_one_line_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "overfit_lab", "show", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -1,0 +1,106 @@
+"""run_cell on a tiny BERT: recorded metrics, exact epoch sharing, failures, early stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_suite_dict
+
+from overfit_lab.grid import Cell, build_grid
+from overfit_lab.suite import validate_suite
+from overfit_lab.training import run_cell
+
+
+def _suite(tiny_model, tiny_csv, **changes):
+    raw = tiny_suite_dict(tiny_model, tiny_csv)
+    for key, value in changes.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return validate_suite(raw)
+
+
+def _cell(suite, *, strategy="baseline", size=40, seed=0, epochs=2, record=None, noise=0.0):
+    return Cell(suite=suite, train_size=size, strategy=strategy, seed=seed, label_noise=noise,
+                epochs=epochs, record_epochs=tuple(record or (epochs,)), epoch_mode="shared")
+
+
+def _frame(result) -> pd.DataFrame:
+    return pd.DataFrame(result.metrics, columns=["epoch", "split", "metric", "value"])
+
+
+def test_run_cell_records_every_epoch_and_split(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv)
+    result = run_cell(_cell(suite, epochs=3, record=(1, 3)))
+    assert result.status == "finished", result.reason
+    frame = _frame(result)
+    for split in ("train", "validation"):
+        for metric in ("loss", "accuracy", "macro_f1"):
+            got = frame[(frame.split == split) & (frame.metric == metric)]["epoch"]
+            assert sorted(got) == [1, 2, 3]
+    assert sorted(frame[frame.split == "test"]["epoch"].unique()) == [1, 3]  # the grid's epoch values
+    assert sorted(frame[frame.metric == "running_loss"]["epoch"]) == [1, 2, 3]
+    assert result.info["optimizer_steps"] == 3 * 3  # 40 examples, batch 16
+    assert result.info["train_s"] > 0 and result.info["eval_s"] > 0
+
+
+def test_training_lowers_the_training_loss(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv)
+    frame = _frame(run_cell(_cell(suite, size=80, epochs=6)))
+    loss = frame[(frame.split == "train") & (frame.metric == "loss")].sort_values("epoch")["value"]
+    assert loss.iloc[-1] < loss.iloc[0]
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "freeze1"])
+def test_shared_epochs_equal_separate_runs_exactly(tiny_model, tiny_csv, strategy):
+    """One 3-epoch run recording epochs 1 and 3 gives bit-identical metrics to separate runs."""
+    suite = _suite(tiny_model, tiny_csv)
+    shared = _frame(run_cell(_cell(suite, strategy=strategy, epochs=3, record=(1, 3))))
+    for epochs in (1, 3):
+        alone = _frame(run_cell(_cell(suite, strategy=strategy, epochs=epochs)))
+        at = alone[alone.epoch == epochs].set_index(["split", "metric"])["value"].sort_index()
+        same = shared[shared.epoch == epochs].set_index(["split", "metric"])["value"].sort_index()
+        pd.testing.assert_series_equal(same, at, check_exact=True)
+
+
+def test_dropout_is_active_so_sharing_test_is_meaningful(tiny_model, tiny_csv):
+    """Two seeds differ, and dropout makes running loss differ from the eval-mode loss."""
+    suite = _suite(tiny_model, tiny_csv)
+    a = _frame(run_cell(_cell(suite, seed=0)))
+    b = _frame(run_cell(_cell(suite, seed=1)))
+    assert not np.allclose(a["value"].to_numpy(), b["value"].to_numpy())
+
+
+def test_non_finite_loss_fails_the_cell_with_a_reason(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv,
+                   strategies={"explode": {"recipe": {"learning_rate": 1e12, "max_grad_norm": 0}}},
+                   grid={"strategies": ["baseline", "explode"]})
+    result = run_cell(_cell(suite, strategy="explode", epochs=3))
+    assert result.status == "failed"
+    assert "non-finite" in result.reason
+
+
+def test_early_stopping_stops_and_scores_the_test_split(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv,
+                   strategies={"stop": {"early_stopping": {"patience": 1, "threshold": 10.0}}},
+                   grid={"strategies": ["stop"]})
+    result = run_cell(_cell(suite, strategy="stop", epochs=5, record=(5,)))
+    assert result.status == "finished", result.reason
+    # threshold 10 means no epoch ever "improves" after the first: stop after epoch 2
+    assert result.info["last_epoch"] == 2 and result.info["early_stopped"]
+    frame = _frame(result)
+    assert set(frame[frame.split == "test"]["epoch"]) == {2}
+
+
+def test_augmentation_and_label_noise_run(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv, strategies={"aug": {"augment": {"deletion": 0.2, "typo": 0.2}}},
+                   grid={"strategies": ["aug"], "label_noise": [0.0, 0.25]})
+    result = run_cell(_cell(suite, strategy="aug", noise=0.25))
+    assert result.status == "finished", result.reason
+    assert result.info["flipped_labels"] == 10  # round(0.25 * 40)
+
+
+def test_build_grid_cells_are_runnable(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv)
+    cells = build_grid(suite)
+    assert len({c.cell_id for c in cells}) == len(cells) == 8
+    assert run_cell(cells[0]).status == "finished"
