@@ -8,15 +8,27 @@ Downloads from the Hugging Face hub are off unless the user sets ``HF_HUB_OFFLIN
 """
 
 import os
+from importlib import import_module
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from .errors import OverfitLabError  # noqa: E402
-from .runner import run_suite  # noqa: E402
-from .store import RunResult, load_run  # noqa: E402
-from .suite import Suite, load_suite  # noqa: E402
-
-__all__ = ["OverfitLabError", "RunResult", "Suite", "load_run", "load_suite", "run_suite"]
 __version__ = "0.1.0"
+
+# Imported on first use, so `overfit-lab list` or a bad suite does not wait for torch.
+_EXPORTS = {
+    "OverfitLabError": ".errors",
+    "RunResult": ".store",
+    "Suite": ".suite",
+    "load_run": ".store",
+    "load_suite": ".suite",
+    "run_suite": ".runner",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module 'overfit_lab' has no attribute {name!r}")

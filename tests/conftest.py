@@ -44,7 +44,7 @@ def write_tiny_bert(directory: Path, words: list[str]) -> Path:
     vocab += list(string.punctuation) + sorted(set(words) - set(vocab))
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt")).save_pretrained(directory)
+    BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)  # vocab= in v5, vocab_file= in v4
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128)
     import torch
@@ -79,7 +79,7 @@ def tiny_suite_dict(model: Path, data: Path, **grid) -> dict:
         "data": {"path": str(data), "group_columns": ["gender"], "validation_size": 40, "test_size": 40},
         "grid": {"train_sizes": [40, 80], "epochs": [1, 2], "strategies": ["baseline", "freeze1"],
                  "seeds": [0, 1], **grid},
-        "recipe": {"learning_rate": 1e-3, "per_device_train_batch_size": 16,
+        "recipe": {"learning_rate": 3e-3, "per_device_train_batch_size": 16,
                    "lr_scheduler_type": "constant", "use_cpu": True},
         "strategies": {"freeze1": {"freeze": {"embeddings": True, "layers": 1},
                                    "dropout": {"hidden": 0.2}}},

@@ -131,7 +131,7 @@ train_sizes = [40]
 epochs = [1, 2]
 strategies = ["baseline"]
 [recipe]
-learning_rate = 1e-3
+learning_rate = 3e-3
 lr_scheduler_type = "constant"
 use_cpu = true
 """)
