@@ -265,7 +265,8 @@ def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>",
 
 
 def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError:
-    err = exc.errors()[0]
+    # an unknown key often also makes a required key "missing": report the cause, the typo
+    err = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), exc.errors()[0])
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc)
     if err["type"] == "extra_forbidden":
@@ -282,14 +283,15 @@ def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError
 
 
 def _known_keys(loc: list[str]) -> list[str]:
-    model: type[BaseModel] | None = Suite
+    if loc[:1] == ["strategies"] and len(loc) >= 2:  # [strategies.NAME]: NAME is a table name
+        model: type[BaseModel] | None = StrategySpec
+        loc = loc[2:]
+    else:
+        model = Suite
     for part in loc:
-        if model is None:
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
             return []
-        field = model.model_fields.get(part)
-        if field is None:  # a dict key such as a strategy name
-            model = StrategySpec if model is Suite and part == "strategies" else model
-            continue
         model = _model_of(field.annotation)
     return list(model.model_fields) if model else []
 
@@ -324,8 +326,8 @@ def _check_semantics(suite: Suite, source: str | Path) -> None:
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", file=source,
                                   key=f"data.{key}", fix="correct the path (relative to the suite file).")
-    resolve_strategies(suite, source=source)
     check_recipe(suite.recipe, source=source, key="recipe")
+    resolve_strategies(suite, source=source)
 
 
 def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:

@@ -44,9 +44,10 @@ def write_tiny_bert(directory: Path, words: list[str]) -> Path:
     vocab += list(string.punctuation) + sorted(set(words) - set(vocab))
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)  # vocab= in v5, vocab_file= in v4
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    # positional: the argument is vocab= in transformers 5 and vocab_file= in 4
+    BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     import torch
 
     torch.manual_seed(0)

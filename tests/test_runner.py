@@ -106,9 +106,6 @@ def test_resume_refuses_changed_data(tiny_model, tmp_path):
                                            strategies=["baseline"]))
     run_suite(suite, output=tmp_path / "run", quiet=True)
     make_sentences(240, seed=4).to_csv(data, index=False)
-    from overfit_lab.data import _load_cached
-
-    _load_cached.cache_clear()
     with pytest.raises(OverfitLabError, match="data changed"):
         run_suite(resume=tmp_path / "run", quiet=True)
 

@@ -72,7 +72,7 @@ class TaskData:
 
 def load_task_data(suite: Suite, *, source: str | Path = "<suite>") -> TaskData:
     """Load, map and split the suite's data, then check it against the grid."""
-    data = _load_cached(suite.data.model_dump_json())
+    data = _load_cached(suite.data.model_dump_json(), _file_stamps(suite.data))
     n_pool = len(data.train)
     if max(suite.grid.train_sizes) > n_pool:
         raise OverfitLabError(
@@ -81,8 +81,19 @@ def load_task_data(suite: Suite, *, source: str | Path = "<suite>") -> TaskData:
     return data
 
 
+def _file_stamps(spec: DataSpec) -> tuple:
+    """Size and modification time of every data file, so an edited file is read again."""
+    stamps = []
+    for key in ("path", "train", "validation", "test"):
+        path = getattr(spec, key)
+        if path is not None and Path(path).exists():
+            files = sorted(Path(path).rglob("*")) if Path(path).is_dir() else [Path(path)]
+            stamps += [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    return tuple(stamps)
+
+
 @lru_cache(maxsize=4)
-def _load_cached(spec_json: str) -> TaskData:
+def _load_cached(spec_json: str, stamps: tuple) -> TaskData:
     return _load(DataSpec.model_validate_json(spec_json))
 
 
@@ -97,18 +108,14 @@ def _load(spec: DataSpec) -> TaskData:
         return TaskData(**{k: v.reset_index(drop=True) for k, v in parts.items()},
                         label_names=names, group_columns=group_columns)
     parts = _read_parts(spec)
+    for name, part in parts.items():
+        _check_columns(part, spec, name)
     label_names, mapping = _label_mapping(pd.concat([p[spec.label_column] for p in parts.values()]))
     for name, part in parts.items():
         parts[name] = _standardize(part, spec, mapping, name)
-    if "test" not in parts:
-        rest, held = stratified_split(parts["train"]["label"].to_numpy(), spec.test_size, seed=spec.seed)
-        parts["test"] = parts["train"].iloc[held]
-        parts["train"] = parts["train"].iloc[rest]
-    if "validation" not in parts:
-        rest, held = stratified_split(parts["train"]["label"].to_numpy(), spec.validation_size,
-                                      seed=spec.seed)
-        parts["validation"] = parts["train"].iloc[held]
-        parts["train"] = parts["train"].iloc[rest]
+    for name in ("test", "validation"):  # held out from the training file unless given
+        if name not in parts:
+            parts[name], parts["train"] = _hold_out(parts["train"], spec, name)
     return TaskData(**{k: parts[k].reset_index(drop=True) for k in SPLITS},
                     label_names=label_names, group_columns=list(spec.group_columns))
 
@@ -149,7 +156,18 @@ def _label_mapping(labels: pd.Series) -> tuple[list[str], dict]:
     return [str(v) for v in values], {v: i for i, v in enumerate(values)}
 
 
-def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str) -> pd.DataFrame:
+def _hold_out(train: pd.DataFrame, spec: DataSpec, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    size = getattr(spec, f"{split}_size")
+    try:
+        rest, held = stratified_split(train["label"].to_numpy(), size, seed=spec.seed)
+    except ValueError as exc:
+        raise OverfitLabError(f"cannot hold out a {split} split of {size} from {len(train)} rows ({exc}).",
+                              file=spec.path or spec.train, key=f"data.{split}_size",
+                              fix="use a smaller count or a fraction below 1, or give a file.") from None
+    return train.iloc[held], train.iloc[rest]
+
+
+def _check_columns(frame: pd.DataFrame, spec: DataSpec, split: str) -> None:
     where = getattr(spec, split) or spec.path or spec.train
     for key in ("text_column", "label_column"):
         column = getattr(spec, key)
@@ -162,6 +180,10 @@ def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str)
         if column not in frame.columns:
             raise OverfitLabError(f"group column '{column}' is not in the {split} data.", file=where,
                                   key="data.group_columns", fix="remove it or correct its name.")
+
+
+def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str) -> pd.DataFrame:
+    where = getattr(spec, split) or spec.path or spec.train
     if frame.empty:
         raise OverfitLabError(f"the {split} data is empty.", file=where, key="data",
                               fix="give a file with rows.")

@@ -9,8 +9,9 @@ import pandas as pd
 from ..errors import OverfitLabError
 
 READERS = {
-    ".csv": lambda p: pd.read_csv(p),
-    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+    # only empty cells are missing: "None" or "NA" can be real text
+    ".csv": lambda p: pd.read_csv(p, keep_default_na=False, na_values=[""]),
+    ".tsv": lambda p: pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""]),
     ".jsonl": lambda p: pd.read_json(p, lines=True),
     ".json": lambda p: pd.read_json(p, lines=p.read_text(encoding="utf-8").lstrip()[:1] != "["),
     ".parquet": lambda p: pd.read_parquet(p),
