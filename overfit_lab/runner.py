@@ -59,7 +59,8 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
         run_dir = Path(output) if output is not None else default_run_dir(suite)
         resolve_model_path(suite.model.name)  # fail before creating anything
         data = load_task_data(suite)
-        store = RunStore.create(run_dir, suite, environment_facts(),
+        environment = {**environment_facts(), "seeds": suite.grid.seeds, "data_seed": suite.data.seed}
+        store = RunStore.create(run_dir, suite, environment,
                                 meta={"data_fingerprint": data.fingerprint()})
 
     cells = build_grid(suite)

@@ -39,6 +39,7 @@ from .errors import CellFailure, OverfitLabError
 from .grid import Cell
 from .models import count_parameters, freeze, load_classifier, load_tokenizer, resolve_model_path, set_dropout
 from .predict import Encoded, encode, predict_logits
+from .strategies import strategy_callbacks, training_arguments
 from .suite import AugmentSpec, Suite
 
 EpochHook = Callable[[Cell, int], None]
@@ -223,10 +224,9 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     suite = cell.suite
     spec = cell.strategy_spec
     data, tokenizer, encoded = _prepared(suite.to_json())
-    positions = data.subsets(suite.grid.train_sizes, seed=suite.data.seed)[cell.train_size]
     rows = data.training_subset(cell.train_size, sizes=suite.grid.train_sizes, seed=suite.data.seed,
                                 label_noise=cell.label_noise, noise_seed=suite.data.seed)
-    train_encoded = _subset(encoded["train"], positions, rows["label"].to_numpy())
+    train_encoded = _subset(encoded["train"], rows["position"].to_numpy(), rows["label"].to_numpy())
     recorder.splits = {"train": train_encoded, "validation": encoded["validation"], "test": encoded["test"]}
     recorder.info["flipped_labels"] = int((rows["label"] != rows["clean_label"]).sum())
 
@@ -249,8 +249,6 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     else:
         train_dataset = _TokenDataset(train_encoded)
         collator = DataCollatorWithPadding(tokenizer)
-
-    from .strategies import strategy_callbacks, training_arguments
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()

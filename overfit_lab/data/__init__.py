@@ -50,10 +50,12 @@ class TaskData:
                         noise_seed: int = 0) -> pd.DataFrame:
         """The training rows of one cell; with ``label_noise`` a share of labels is flipped.
 
-        The frame keeps the clean label in ``clean_label`` so memorization of noise can be
-        measured later.
+        The frame keeps the clean label in ``clean_label`` (so memorization of noise can be
+        measured) and each row's position in ``train`` in ``position``.
         """
-        rows = self.train.iloc[self.subsets(sizes, seed=seed)[size]].reset_index(drop=True)
+        positions = self.subsets(sizes, seed=seed)[size]
+        rows = self.train.iloc[positions].reset_index(drop=True)
+        rows["position"] = positions
         rows["clean_label"] = rows["label"]
         if label_noise > 0:
             rows["label"] = flip_labels(rows["label"].to_numpy(), label_noise,
