@@ -12,12 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import OverfitLabError
+from .report.terminal import make_console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tells whether and why a fine-tuned model overfits.")
-console = Console()
-if not console.is_terminal:  # logs and pipes: no terminal width to respect, keep tables unwrapped
-    console.width = 120
+console = make_console()
 errors = Console(stderr=True)
 
 

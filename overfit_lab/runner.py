@@ -14,7 +14,7 @@ from .environment import environment_facts
 from .errors import OverfitLabError
 from .grid import build_grid
 from .models import resolve_model_path
-from .report.terminal import GridProgress, print_summary
+from .report.terminal import GridProgress, make_console, print_summary
 from .store import RunResult, RunStore, load_run
 from .suite import Suite, load_suite
 from .training import run_cell
@@ -46,7 +46,7 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     quiet : bool
         No progress display and no summary.
     """
-    console = console or Console()
+    console = console or make_console()
     if resume is not None:
         store = RunStore.open(resume)
         suite = store.suite()

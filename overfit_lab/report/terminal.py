@@ -24,6 +24,14 @@ from ..stats import mean_ci
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
 
 
+def make_console(**kwargs) -> Console:
+    """A rich console; when output is not a terminal (logs, pipes) tables get 120 columns."""
+    console = Console(**kwargs)
+    if not console.is_terminal:
+        console.width = 120
+    return console
+
+
 class GridProgress:
     """Progress of a grid: cells done/total, the current cell and epoch, and an ETA.
 
@@ -131,7 +139,7 @@ def failed_cells(run) -> Table | None:
 
 def print_summary(run, console: Console | None = None) -> None:
     """Print the summary table, failed cells and where the run is stored."""
-    console = console or Console()
+    console = console or make_console()
     parts = [summary_table(run)]
     failed = failed_cells(run)
     if failed is not None:
