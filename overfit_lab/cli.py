@@ -28,8 +28,7 @@ def _user_errors():
     except OverfitLabError as exc:
         errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        errors.print("interrupted: finished cells are saved; continue with overfit-lab run --resume RUN_DIR")
+    except KeyboardInterrupt:  # the runner has said where the saved cells are
         raise typer.Exit(130) from None
 
 

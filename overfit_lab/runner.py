@@ -14,7 +14,7 @@ from .environment import environment_facts
 from .errors import OverfitLabError
 from .grid import build_grid
 from .models import resolve_model_path
-from .report.terminal import GridProgress, make_console, print_summary
+from .report.terminal import GridProgress, epoch_work, make_console, print_summary
 from .store import RunResult, RunStore, load_run
 from .suite import Suite, load_suite
 from .training import run_cell
@@ -71,11 +71,20 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
             store.commit(run_cell(cell))
     else:
         console.print(f"[bold]{suite.name}[/]: {len(cells)} cells, {len(todo)} to run -> {store.run_dir}")
+        n_validation = len(load_task_data(suite).validation)
+        work = {c.cell_id: epoch_work(c.train_size, n_validation) for c in todo}
         with GridProgress(console, total_cells=len(cells), done_cells=len(cells) - len(todo),
-                          total_epochs=sum(c.epochs for c in todo)) as progress:
+                          total_work=sum(c.epochs * work[c.cell_id] for c in todo)) as progress:
             for cell in todo:
-                progress.start_cell(cell.cell_id, cell.epochs)
-                result = run_cell(cell, on_epoch=lambda _cell, epoch: progress.epoch_done(epoch))
+                progress.start_cell(cell.cell_id, cell.epochs, work[cell.cell_id])
+                try:
+                    result = run_cell(cell, on_epoch=lambda _cell, epoch: progress.epoch_done(epoch))
+                except KeyboardInterrupt:
+                    progress.progress.stop()
+                    done = len(store.finished_ids())
+                    console.print(f"[yellow]interrupted[/]: {done} finished cells are saved in "
+                                  f"{store.run_dir}; continue with: overfit-lab run --resume {store.run_dir}")
+                    raise
                 store.commit(result)
                 progress.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
     run = load_run(store.run_dir)
