@@ -54,11 +54,12 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     else:
         if suite is None:
             raise ValueError("give a suite or a run directory to resume")
+        source = "<suite>"
         if not isinstance(suite, Suite):
-            suite = load_suite(suite)
+            source, suite = str(suite), load_suite(suite)
         run_dir = Path(output) if output is not None else default_run_dir(suite)
-        resolve_model_path(suite.model.name)  # fail before creating anything
-        data = load_task_data(suite)
+        resolve_model_path(suite.model.name, source=source)  # fail before creating anything
+        data = load_task_data(suite, source=source)
         environment = {**environment_facts(), "seeds": suite.grid.seeds, "data_seed": suite.data.seed}
         store = RunStore.create(run_dir, suite, environment,
                                 meta={"data_fingerprint": data.fingerprint()})
