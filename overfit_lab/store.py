@@ -52,6 +52,17 @@ CREATE TABLE IF NOT EXISTS metrics (
     value REAL,
     PRIMARY KEY (cell_id, epoch, split, metric)
 );
+CREATE TABLE IF NOT EXISTS diagnostics (
+    cell_id TEXT NOT NULL REFERENCES cells(cell_id),
+    checkpoint TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    grp TEXT,
+    op TEXT,
+    severity REAL,
+    layer TEXT
+);
+CREATE INDEX IF NOT EXISTS diagnostics_cell ON diagnostics(cell_id);
 """
 
 
@@ -115,6 +126,7 @@ class RunStore:
         cell = result.cell
         with closing(self._connect()) as db, db:
             db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell["cell_id"],))
+            db.execute("DELETE FROM diagnostics WHERE cell_id = ?", (cell["cell_id"],))
             db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (cell["cell_id"], cell["train_size"], cell["strategy"], cell["seed"], cell["label_noise"],
@@ -126,6 +138,8 @@ class RunStore:
                 "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)",
                 [(cell["cell_id"], e, s, m, v) for e, s, m, v in result.metrics],
             )
+            db.executemany("INSERT INTO diagnostics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(cell["cell_id"], *row) for row in result.diagnostics])
 
 
 @dataclass
@@ -141,6 +155,9 @@ class RunResult:
     metrics : DataFrame
         Long format, one row per cell x epoch x split x metric: ``cell_id``, ``epoch``,
         ``split`` (``train``, ``validation``, ``test``), ``metric``, ``value``.
+    diagnostics : DataFrame
+        Long format, one row per cell x checkpoint (``final``, ``best``) x metric, with the
+        ``group``, ``op``, ``severity`` or ``layer`` the figure belongs to where there is one.
     """
 
     run_dir: Path
@@ -149,6 +166,7 @@ class RunResult:
     meta: dict
     cells: pd.DataFrame
     metrics: pd.DataFrame
+    diagnostics: pd.DataFrame
 
     @property
     def generalization(self) -> pd.DataFrame:
@@ -165,10 +183,13 @@ def load_run(run_dir: str | Path) -> RunResult:
     with closing(store._connect()) as db:
         cells = pd.read_sql_query("SELECT * FROM cells ORDER BY rowid", db)
         metrics = pd.read_sql_query("SELECT cell_id, epoch, split, metric, value FROM metrics", db)
+        diagnostics = pd.read_sql_query(
+            "SELECT cell_id, checkpoint, metric, value, grp AS 'group', op, severity, layer "
+            "FROM diagnostics", db)
     cells["record_epochs"] = cells["record_epochs"].map(json.loads)
     info = pd.DataFrame([json.loads(x) for x in cells.pop("info")], index=cells.index)
     cells = pd.concat([cells.drop(columns="finished_at"), info, cells["finished_at"]], axis=1)
     return RunResult(run_dir=Path(run_dir), suite=Suite.from_json(meta["suite"]),
                      environment=json.loads(meta["environment"]),
                      meta={k: json.loads(v) for k, v in meta.items() if k not in ("suite", "environment")},
-                     cells=cells, metrics=metrics)
+                     cells=cells, metrics=metrics, diagnostics=diagnostics)

@@ -200,6 +200,62 @@ class VerdictSpec(_Strict):
     still_falling: float = Field(0.01, ge=0)
 
 
+class RobustnessSpec(_Strict):
+    """Accuracy under perturbed test inputs (see :mod:`overfit_lab.diagnostics.robustness`)."""
+
+    enabled: bool = True
+    ops: list[str] = ["keyboard_typo", "char_delete", "casing", "punctuation_strip", "word_dropout",
+                      "word_swap", "synonym", "contraction", "identity_swap"]
+    severities: list[float] = [0.1, 0.3]
+    subsample: int = Field(200, ge=10)
+
+    @field_validator("severities")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < x <= 1 for x in v):
+            raise ValueError("severities must be fractions in (0, 1]")
+        return sorted(set(v))
+
+
+class BiasSpec(_Strict):
+    """Subgroup metrics, bias amplification and counterfactual identity swaps."""
+
+    enabled: bool = True
+    bootstrap: int = Field(200, ge=0)
+    pairs: list[tuple[str, str]] = []  # extra identity word pairs for counterfactual swaps
+    subsample: int = Field(400, ge=10)
+
+
+class CalibrationSpec(_Strict):
+    enabled: bool = True
+    n_bins: int = Field(15, ge=1)
+
+
+class MemorizationSpec(_Strict):
+    enabled: bool = True
+
+
+class DriftSpec(_Strict):
+    enabled: bool = True
+    probe_size: int = Field(200, ge=2)
+
+
+class SpectralSpec(_Strict):
+    enabled: bool = True
+
+
+class DiagnosticsSpec(_Strict):
+    """Which diagnostics run on every cell, at which checkpoints, with which settings."""
+
+    checkpoints: list[Literal["final", "best"]] = ["final", "best"]
+    robustness: RobustnessSpec = RobustnessSpec()
+    bias: BiasSpec = BiasSpec()
+    calibration: CalibrationSpec = CalibrationSpec()
+    memorization: MemorizationSpec = MemorizationSpec()
+    drift: DriftSpec = DriftSpec()
+    spectral: SpectralSpec = SpectralSpec()
+
+
 class Suite(_Strict):
     """A validated suite. Build one with :func:`load_suite` or ``Suite(**mapping)``."""
 
@@ -212,6 +268,7 @@ class Suite(_Strict):
     strategies: dict[str, StrategySpec] = {}
     evaluation: EvaluationSpec = EvaluationSpec()
     verdict: VerdictSpec = VerdictSpec()
+    diagnostics: DiagnosticsSpec = DiagnosticsSpec()
 
     @classmethod
     def load(cls, path: str | Path) -> Suite:

@@ -34,6 +34,7 @@ from transformers import (
 
 from .data import TaskData, load_task_data
 from .data.augment import augment_text, training_vocabulary
+from .diagnostics.checkpoint import DIAGNOSTICS, CheckpointContext, run_diagnostics
 from .diagnostics.classification import classification_metrics
 from .errors import CellFailure, OverfitLabError
 from .grid import Cell
@@ -54,6 +55,8 @@ class CellResult:
     reason: str = ""
     metrics: list[tuple[int, str, str, float]] = field(default_factory=list)  # epoch, split, metric, value
     info: dict = field(default_factory=dict)
+    # checkpoint, metric, value, group, op, severity, layer
+    diagnostics: list[tuple] = field(default_factory=list)
 
 
 def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
@@ -76,7 +79,8 @@ def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
         status, reason = "failed", f"{type(exc).__name__}: {exc}"
     info = {**recorder.info, "wall_s": time.perf_counter() - started,
             "train_s": sum(recorder.train_s), "eval_s": sum(recorder.eval_s)}
-    return CellResult(cell=cell.describe(), status=status, reason=reason, metrics=recorder.rows, info=info)
+    return CellResult(cell=cell.describe(), status=status, reason=reason, metrics=recorder.rows, info=info,
+                      diagnostics=recorder.diagnostics)
 
 
 # --------------------------------------------------------------------------- data per process
@@ -161,8 +165,13 @@ class _Recorder(TrainerCallback):
         self.info: dict = {}
         self.splits: dict[str, Encoded] = {}
         self.batch_size = cell.suite.evaluation.batch_size
+        diagnostics = cell.suite.diagnostics
+        self.keep_best = "best" in diagnostics.checkpoints and _any_diagnostic(cell.suite)
         self.tested: set[int] = set()
         self._t0 = 0.0
+        self.logits: dict[str, np.ndarray] = {}  # latest clean logits per split
+        self.best: dict = {"loss": math.inf, "epoch": 0, "state": None, "logits": {}}
+        self.diagnostics: list[tuple] = []
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._t0 = time.perf_counter()
@@ -185,11 +194,16 @@ class _Recorder(TrainerCallback):
             flat = {}
             for split in splits:
                 logits = predict_logits(model, self.splits[split], batch_size=self.batch_size)
+                self.logits[split] = logits
                 for metric, value in classification_metrics(self.splits[split].labels, logits).items():
                     self.rows.append((epoch, split, metric, value))
                     flat[f"eval_{split}_{metric}"] = value
             if "test" in splits:
                 self.tested.add(epoch)
+            if self.keep_best and flat.get("eval_validation_loss", math.inf) < self.best["loss"]:
+                self.best = {"loss": flat["eval_validation_loss"], "epoch": epoch,
+                             "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                             "logits": {s: self.logits[s] for s in ("train", "validation")}}
         finally:
             _set_rng_state(rng)
         self.eval_s.append(time.perf_counter() - started)
@@ -269,5 +283,43 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                                  train_examples=len(train_dataset))
             if last not in recorder.tested:  # stopped early between two recorded epochs
                 recorder.evaluate(model, last, splits=("test",))
+            if _any_diagnostic(suite):
+                started = time.perf_counter()
+                _checkpoint_diagnostics(cell, recorder, model, tokenizer, data, rows, last)
+                recorder.info["diagnostics_s"] = time.perf_counter() - started
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def _any_diagnostic(suite: Suite) -> bool:
+    return any(getattr(suite.diagnostics, name).enabled for name in DIAGNOSTICS)
+
+
+def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, tokenizer, data: TaskData,
+                            rows, last: int) -> None:
+    """Diagnostics at the final checkpoint and, if asked, at the best (lowest validation loss)."""
+    suite = cell.suite
+
+    def context(name: str, logits: dict) -> CheckpointContext:
+        return CheckpointContext(checkpoint=name, model=model, tokenizer=tokenizer, suite=suite, data=data,
+                                 train_rows=rows, encoded=recorder.splits, logits=logits,
+                                 model_path=resolve_model_path(suite.model.name), seed=cell.seed)
+
+    rng = _rng_state()
+    try:
+        final = run_diagnostics(context("final", dict(recorder.logits))) \
+            if "final" in suite.diagnostics.checkpoints else []
+        recorder.diagnostics += final
+        if "best" not in suite.diagnostics.checkpoints:
+            return
+        best = recorder.best
+        recorder.info["best_epoch"] = best["epoch"]
+        if best["epoch"] == last and final:  # the best checkpoint is the final one
+            recorder.diagnostics += [("best", *row[1:]) for row in final]
+            return
+        model.load_state_dict(best["state"])
+        logits = {**best["logits"],
+                  "test": predict_logits(model, recorder.splits["test"], batch_size=recorder.batch_size)}
+        recorder.diagnostics += run_diagnostics(context("best", logits))
+    finally:
+        _set_rng_state(rng)

@@ -136,6 +136,41 @@ def summary_table(run) -> Table:
     return table
 
 
+DIAGNOSTIC_COLUMNS = {  # column -> (metric, how rows of one cell reduce to one figure)
+    "worst drop": ("worst_robustness_drop", "max"),
+    "bias amp": ("bias_amplification", "mean"),
+    "ECE": ("ece", "mean"),
+    "MIA adv": ("membership_advantage", "mean"),
+    "mean CKA": ("mean_cka", "mean"),
+    "alpha": ("mean_alpha", "mean"),
+}
+
+
+def diagnostics_table(run, checkpoint: str = "final") -> Table | None:
+    """Per train size x strategy: the headline figure of each diagnostic, mean ± 95% CI."""
+    diag = run.diagnostics
+    if diag.empty:
+        return None
+    diag = diag[diag["checkpoint"] == checkpoint].merge(run.cells[["cell_id", "train_size", "strategy"]])
+    table = Table(title=f"diagnostics at the {checkpoint} checkpoint (test split)", title_justify="left",
+                  header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column("size", justify="right")
+    table.add_column("strategy")
+    present = {col: spec for col, spec in DIAGNOSTIC_COLUMNS.items() if spec[0] in set(diag["metric"])}
+    for column in present:
+        table.add_column(column, justify="right", no_wrap=True)
+    order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
+    keys = sorted(diag.groupby(["train_size", "strategy"]).groups, key=lambda k: (k[0], order.get(k[1], 99)))
+    for size, strategy in keys:
+        rows = diag[(diag["train_size"] == size) & (diag["strategy"] == strategy)]
+        cells = []
+        for metric, how in present.values():
+            per_cell = rows[rows["metric"] == metric].groupby("cell_id")["value"].agg(how)
+            cells.append(_fmt(per_cell))
+        table.add_row(str(size), strategy, *cells)
+    return table
+
+
 def failed_cells(run) -> Table | None:
     failed = run.cells[run.cells["status"] != "finished"]
     if failed.empty:
@@ -152,9 +187,9 @@ def print_summary(run, console: Console | None = None) -> None:
     """Print the summary table, failed cells and where the run is stored."""
     console = console or make_console()
     parts = [summary_table(run)]
-    failed = failed_cells(run)
-    if failed is not None:
-        parts.append(failed)
+    for extra in (diagnostics_table(run), failed_cells(run)):
+        if extra is not None:
+            parts.append(extra)
     console.print(Group(*parts))
     modes = run.cells.drop_duplicates("strategy")[["strategy", "epoch_mode", "epoch_mode_reason"]]
     separate = modes[modes["epoch_mode"] == "separate"]

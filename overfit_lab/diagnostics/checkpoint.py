@@ -1,0 +1,250 @@
+"""Run every enabled diagnostic on one checkpoint of a cell and return tidy rows.
+
+Each diagnostic is a small adapter here: it turns the model and the cell's data into arrays and
+calls the metric functions of its own module (where the formulas and references live). Rows
+are dicts with ``metric`` and ``value`` and, where they apply, ``group``, ``op``, ``severity``
+and ``layer``. Adding a diagnostic means adding one adapter to :data:`DIAGNOSTICS`; the trainer
+is not touched.
+
+Costs are kept small: the clean logits of the training subset, validation and test splits come
+from the epoch's own evaluation (no extra pass), perturbed and counterfactual inputs are scored
+on a fixed subsample with length-sorted batches, and the pretrained model's probe states are
+computed once per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_softmax, softmax
+from torch import nn
+
+from ..data import TaskData
+from ..predict import Encoded, encode, predict_logits
+from ..suite import Suite
+
+Row = dict
+
+
+@dataclass
+class CheckpointContext:
+    """What a diagnostic may use: the model at one checkpoint and the cell's data."""
+
+    checkpoint: str  # "final" or "best"
+    model: nn.Module
+    tokenizer: object
+    suite: Suite
+    data: TaskData
+    train_rows: pd.DataFrame  # the cell's training subset: text, label (as trained), clean_label, groups
+    encoded: dict[str, Encoded]  # "train" (the subset), "validation", "test"
+    logits: dict[str, np.ndarray]  # clean logits of the same splits at this checkpoint
+    model_path: str
+    seed: int
+    _cache: dict = field(default_factory=dict)
+
+    def proba(self, split: str) -> np.ndarray:
+        return softmax(self.logits[split].astype(np.float64), axis=1)
+
+    def predict_texts(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities of arbitrary texts (perturbed or counterfactual inputs)."""
+        encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
+                         max_length=self.suite.model.max_length)
+        logits = predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
+        return softmax(logits.astype(np.float64), axis=1)
+
+    def test_subsample(self, size: int) -> np.ndarray:
+        """A fixed subsample of test positions (the same for every cell of a run)."""
+        n = len(self.data.test)
+        if size >= n:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(self.suite.data.seed).permutation(n)[:size])
+
+
+def _calibration(ctx: CheckpointContext) -> list[Row]:
+    from .calibration import (
+        brier_score_loss_multiclass,
+        expected_calibration_error,
+        mean_confidence_wrong,
+        negative_log_likelihood,
+        reliability_diagram,
+    )
+
+    spec = ctx.suite.diagnostics.calibration
+    y, proba = ctx.data.test["label"].to_numpy(), ctx.proba("test")
+    rows = [
+        {"metric": "ece", "value": expected_calibration_error(y, proba, n_bins=spec.n_bins)},
+        {"metric": "brier", "value": brier_score_loss_multiclass(y, proba)},
+        {"metric": "nll", "value": negative_log_likelihood(y, proba)},
+        {"metric": "confidence_wrong", "value": mean_confidence_wrong(y, proba)},
+    ]
+    diagram = reliability_diagram(y, proba, n_bins=spec.n_bins)
+    for b in diagram.itertuples():
+        group = f"{b.bin_low:.3f}-{b.bin_high:.3f}"
+        rows += [{"metric": "reliability_count", "value": float(b.count), "group": group},
+                 {"metric": "reliability_confidence", "value": b.mean_confidence, "group": group},
+                 {"metric": "reliability_accuracy", "value": b.accuracy, "group": group}]
+    return rows
+
+
+def _per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return -log_softmax(logits.astype(np.float64), axis=1)[np.arange(len(labels)), labels]
+
+
+def _memorization(ctx: CheckpointContext) -> list[Row]:
+    from .memorization import membership_advantage, membership_auc, noise_memorization_rate
+
+    members = _per_example_loss(ctx.logits["train"], ctx.encoded["train"].labels)
+    others = _per_example_loss(ctx.logits["validation"], ctx.encoded["validation"].labels)
+    rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others)},
+            {"metric": "membership_auc", "value": membership_auc(members, others)}]
+    noisy, clean = ctx.train_rows["label"].to_numpy(), ctx.train_rows["clean_label"].to_numpy()
+    if (noisy != clean).any():
+        predicted = ctx.logits["train"].argmax(axis=1)
+        rate = noise_memorization_rate(predicted, noisy, clean)
+        rows.append({"metric": "noise_memorization", "value": rate})
+    return rows
+
+
+def _robustness(ctx: CheckpointContext) -> list[Row]:
+    from .perturb import perturb_texts
+    from .robustness import robustness_report
+
+    spec = ctx.suite.diagnostics.robustness
+    idx = ctx.test_subsample(spec.subsample)
+    texts = ctx.data.test["text"].to_numpy()[idx].tolist()
+    y, clean = ctx.data.test["label"].to_numpy()[idx], ctx.proba("test")[idx]
+    rows, worst = [], None
+    for op in spec.ops:
+        for severity in spec.severities:
+            perturbed = perturb_texts(texts, op, severity, seed=ctx.suite.data.seed)
+            changed = np.array([a != b for a, b in zip(texts, perturbed, strict=True)])
+            report = robustness_report(y, clean, ctx.predict_texts(perturbed), changed)
+            for metric in ("accuracy_perturbed", "robustness_drop", "flip_rate", "mean_confidence_change"):
+                rows.append({"metric": metric, "value": report[metric], "op": op, "severity": severity})
+            if worst is None or report["robustness_drop"] > worst[0]:
+                worst = (report["robustness_drop"], op, severity)
+    if worst is not None:
+        rows.append({"metric": "worst_robustness_drop", "value": worst[0], "op": worst[1],
+                     "severity": worst[2]})
+    return rows
+
+
+def _bias(ctx: CheckpointContext) -> list[Row]:
+    from .bias import (
+        GENDER_PAIRS,
+        bias_amplification_zhao,
+        bootstrap_ci,
+        counterfactual_flips,
+        demographic_parity_difference,
+        directional_bias_amplification,
+        equalized_odds_difference,
+        group_metrics,
+        parity_differences,
+        swap_identity_terms,
+    )
+
+    spec = ctx.suite.diagnostics.bias
+    test = ctx.data.test
+    y, proba = test["label"].to_numpy(), ctx.proba("test")
+    pred = proba.argmax(axis=1)
+    positive = ctx.data.n_classes - 1
+    rows: list[Row] = []
+    for column in ctx.data.group_columns:
+        if column not in test.columns or column not in ctx.train_rows.columns:
+            continue
+        groups = test[column].to_numpy()
+        for g in group_metrics(y, pred, groups, positive_label=positive).itertuples():
+            for metric in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"):
+                rows.append({"metric": metric, "value": getattr(g, metric), "group": f"{column}={g.Index}"})
+        for i, (name, fn) in enumerate((("demographic_parity_difference", demographic_parity_difference),
+                                        ("equalized_odds_difference", equalized_odds_difference))):
+            rows.append({"metric": name, "value": fn(y, pred, groups, positive_label=positive),
+                         "group": column})
+            if spec.bootstrap:  # resample with the NumPy twin of the fairlearn metric
+                _, low, high = bootstrap_ci(
+                    lambda a, b, c, i=i: parity_differences(a, b, c, positive_label=positive)[i],
+                    y, pred, groups, n_resamples=spec.bootstrap, seed=ctx.suite.data.seed)
+                rows += [{"metric": f"{name}_low", "value": low, "group": column},
+                         {"metric": f"{name}_high", "value": high, "group": column}]
+        train_labels = ctx.train_rows["label"].to_numpy()
+        train_groups = ctx.train_rows[column].to_numpy()
+        rows.append({"metric": "bias_amplification", "group": column,
+                     "value": directional_bias_amplification(train_labels, train_groups, y, pred, groups)})
+        rows.append({"metric": "bias_amplification_zhao", "group": column,
+                     "value": bias_amplification_zhao(train_labels, train_groups, pred, groups)})
+    if ctx.data.group_columns:
+        idx = ctx.test_subsample(spec.subsample)
+        texts = test["text"].to_numpy()[idx].tolist()
+        pairs = list(GENDER_PAIRS) + [tuple(p) for p in spec.pairs]
+        swapped = [swap_identity_terms(t, pairs) for t in texts]
+        changed = np.array([a != b for a, b in zip(texts, swapped, strict=True)])
+        if changed.any():
+            flips = counterfactual_flips(proba[idx][changed], ctx.predict_texts(
+                [s for s, c in zip(swapped, changed, strict=True) if c]), positive_label=positive)
+            rows += [{"metric": "counterfactual_flip_rate", "value": flips["flip_rate"]},
+                     {"metric": "counterfactual_abs_change", "value": flips["mean_abs_change"]}]
+    return rows
+
+
+@lru_cache(maxsize=2)
+def _pretrained(model_path: str, n_labels: int, trust_remote_code: bool) -> nn.Module:
+    from ..models import load_classifier
+
+    labels = [str(i) for i in range(n_labels)]
+    model = load_classifier(model_path, labels, trust_remote_code=trust_remote_code)
+    return model.eval()
+
+
+def _drift(ctx: CheckpointContext) -> list[Row]:
+    from .drift import layer_cka, weight_distance
+
+    spec = ctx.suite.diagnostics.drift
+    pretrained = _pretrained(ctx.model_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
+    probe = ctx.data.validation["text"].tolist()[: spec.probe_size]
+    cka = layer_cka(pretrained, ctx.model, ctx.tokenizer, probe, max_length=ctx.suite.model.max_length,
+                    batch_size=ctx.suite.evaluation.batch_size)
+    distance = weight_distance(pretrained, ctx.model)
+    rows = [{"metric": "cka", "value": r.cka, "layer": str(r.layer)} for r in cka.itertuples()]
+    rows += [{"metric": "weight_distance", "value": r.relative_distance, "layer": str(r.layer)}
+             for r in distance.itertuples()]
+    rows.append({"metric": "mean_cka", "value": float(cka["cka"].mean())})
+    return rows
+
+
+def _spectral(ctx: CheckpointContext) -> list[Row]:
+    from .spectral import weight_alphas
+
+    alphas = weight_alphas(ctx.model)
+    rows = [{"metric": "alpha", "value": r.alpha, "layer": r.name} for r in alphas.itertuples()]
+    finite = alphas["alpha"].replace([np.inf, -np.inf], np.nan).dropna()
+    rows += [{"metric": "mean_alpha", "value": float(finite.mean()) if len(finite) else np.nan},
+             {"metric": "alpha_flagged", "value": float((alphas["flag"] != "").sum())}]
+    return rows
+
+
+DIAGNOSTICS: dict[str, Callable[[CheckpointContext], list[Row]]] = {
+    "calibration": _calibration,
+    "memorization": _memorization,
+    "robustness": _robustness,
+    "bias": _bias,
+    "drift": _drift,
+    "spectral": _spectral,
+}
+
+
+def run_diagnostics(ctx: CheckpointContext) -> list[tuple]:
+    """Every enabled diagnostic on ``ctx``'s checkpoint, as store rows
+    ``(checkpoint, metric, value, group, op, severity, layer)``."""
+    out = []
+    for name, diagnostic in DIAGNOSTICS.items():
+        if not getattr(ctx.suite.diagnostics, name).enabled:
+            continue
+        for row in diagnostic(ctx):
+            value = row["value"]
+            out.append((ctx.checkpoint, row["metric"], None if value is None else float(value),
+                        row.get("group"), row.get("op"), row.get("severity"), row.get("layer")))
+    return out

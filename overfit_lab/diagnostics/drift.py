@@ -1,0 +1,250 @@
+"""Forgetting and drift of a fine-tuned encoder from its pretrained starting point.
+
+Two views, both per layer, both free of labels:
+
+* representation drift, ``layer_cka``: linear Centered Kernel Alignment between the pretrained
+  and the fine-tuned model's mean-pooled hidden states on a fixed probe set of texts. With
+  column-centred ``X`` (n x p) and ``Y`` (n x q),
+
+  ``CKA(X, Y) = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)``,
+
+  which equals ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` for the linear kernels ``K = X X^T``,
+  ``L = Y Y^T`` and ``HSIC(K, L) = tr(K H L H) / (n - 1)^2``, ``H = I - 1 1^T / n``. It lies in
+  [0, 1], is 1 for identical representations, and is invariant to orthogonal transforms and
+  isotropic scaling of either side (not to arbitrary invertible linear maps). Values well below 1
+  in the top layers with high values at the bottom are the usual signature of fine-tuning;
+  low values at the bottom mean the general-purpose features were overwritten (forgetting).
+  Reference: Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations
+  Revisited", ICML 2019, equation (5).
+
+* weight drift, ``weight_distance``: per module, the relative L2 distance of the concatenated
+  parameters, ``||theta_ft - theta_pre||_2 / ||theta_pre||_2``, for the embeddings and each
+  encoder layer (the task head has no pretrained counterpart and is skipped). Frozen modules
+  have distance exactly 0. Reference: Li, Grandvalet & Davoine, "Explicit Inductive Bias for
+  Transfer Learning with Convolutional Networks" (L2-SP), ICML 2018, which penalises the same
+  distance.
+
+Layer numbering: ``layer_cka`` row ``k`` is hidden state ``k`` of a transformers encoder
+(``k = 0``: embeddings output; ``k >= 1``: output of encoder layer ``k - 1``), so the modules
+that produce it are ``weight_distance`` rows ``0 .. k``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..models import base_model, embeddings_module, encoder_layers
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA between two representations of the same ``n`` examples.
+
+    Parameters
+    ----------
+    x, y : array_like, shapes (n, p) and (n, q)
+        Rows are examples (in the same order in both), columns are features.
+
+    Returns
+    -------
+    float
+        ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` after centring each column, computed in
+        float64 (through the n x n Gram matrices when ``n`` is smaller than a feature count, which
+        gives the same value: ``||X^T X||_F = ||X X^T||_F`` and ``||Y^T X||_F^2 = <X X^T, Y Y^T>_F``).
+        NaN when either side is constant over the examples (zero after centring).
+
+    References
+    ----------
+    Kornblith et al., "Similarity of Neural Network Representations Revisited", ICML 2019.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D (examples, features) array; got shape {x.shape}")
+    if y.ndim != 2:
+        raise ValueError(f"y must be a 2-D (examples, features) array; got shape {y.shape}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of rows (examples); got {x.shape[0]} and "
+                         f"{y.shape[0]}")
+    if x.shape[0] < 2:
+        raise ValueError(f"x and y need at least 2 examples; got {x.shape[0]}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite")
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    n, p, q = x.shape[0], x.shape[1], y.shape[1]
+    if n < max(p, q):
+        k, l_ = x @ x.T, y @ y.T
+        cross, norm_x, norm_y = float(np.sum(k * l_)), np.linalg.norm(k), np.linalg.norm(l_)
+    else:
+        cross = float(np.linalg.norm(y.T @ x) ** 2)
+        norm_x, norm_y = np.linalg.norm(x.T @ x), np.linalg.norm(y.T @ y)
+    if norm_x == 0 or norm_y == 0:
+        return float("nan")
+    return float(cross / (norm_x * norm_y))
+
+
+def hidden_states(model: nn.Module, tokenizer, texts: Sequence[str], *, max_length: int = 64,
+                  batch_size: int = 64) -> list[np.ndarray]:
+    """Mean-pooled hidden states of every layer of a transformers encoder.
+
+    Runs the base model (``overfit_lab.models.base_model``, so the task head of an
+    ``AutoModelForSequenceClassification`` is skipped) with ``output_hidden_states=True`` in eval
+    mode under ``torch.inference_mode`` (the model's train/eval mode is restored afterwards), in
+    batches of texts sorted by token length.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A transformers encoder (``AutoModel``) or a model with a task head around one.
+    tokenizer
+        Its tokenizer; texts are truncated to ``max_length`` tokens.
+    texts : sequence of str
+        The probe set; the output keeps its order.
+    max_length, batch_size : int
+        Truncation length and texts per forward pass.
+
+    Returns
+    -------
+    list of np.ndarray
+        One float64 array of shape (len(texts), hidden) per hidden state: index 0 is the
+        embeddings output, index ``k`` the output of encoder layer ``k - 1``. Each row is
+        ``sum_t m_t h_t / sum_t m_t`` over token positions ``t`` with attention mask ``m``
+        (special tokens included).
+    """
+    texts = _check_texts(texts)
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1; got {max_length}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    encoder = base_model(model)
+    accepted = set(inspect.signature(encoder.forward).parameters)
+    device = next(encoder.parameters()).device
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    order = np.argsort(lengths, kind="stable")
+    pooled: list[list[np.ndarray]] = []
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                batch = [texts[i] for i in order[start:start + batch_size]]
+                enc = tokenizer(batch, truncation=True, max_length=max_length, padding=True,
+                                return_tensors="pt")
+                inputs = {k: v.to(device) for k, v in enc.items() if k in accepted}
+                out = encoder(**inputs, output_hidden_states=True, return_dict=True)
+                mask = enc["attention_mask"].to(device).unsqueeze(-1).to(torch.float64)
+                states = [((h.to(torch.float64) * mask).sum(1) / mask.sum(1)).cpu().numpy()
+                          for h in out.hidden_states]
+                if pooled and len(states) != len(pooled):
+                    raise RuntimeError("the encoder returned a varying number of hidden states")
+                if not pooled:
+                    pooled = [[] for _ in states]
+                for layer, state in zip(pooled, states, strict=True):
+                    layer.append(state)
+    finally:
+        encoder.train(was_training)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return [np.concatenate(chunks)[inverse] for chunks in pooled]
+
+
+def layer_cka(pretrained: nn.Module, finetuned: nn.Module, tokenizer, texts: Sequence[str], *,
+              max_length: int = 64, batch_size: int = 64) -> pd.DataFrame:
+    """Per-layer linear CKA between the pretrained and the fine-tuned encoder on a probe set.
+
+    Parameters
+    ----------
+    pretrained, finetuned : nn.Module
+        The model before and after fine-tuning (either may carry a task head; only the base
+        encoder runs). They must have the same number of layers and share ``tokenizer``.
+    tokenizer
+        The tokenizer of both models.
+    texts : sequence of str
+        A fixed probe set (at least 2 texts; a few hundred give stable values).
+    max_length, batch_size : int
+        As in :func:`hidden_states`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``layer`` (0 = embeddings output, ``k`` = output of encoder layer ``k - 1``) and
+        ``cka`` = ``linear_cka(H_pre[k], H_ft[k])`` on mean-pooled states.
+    """
+    texts = _check_texts(texts)
+    if len(texts) < 2:
+        raise ValueError(f"texts must hold at least 2 texts for CKA; got {len(texts)}")
+    before = hidden_states(pretrained, tokenizer, texts, max_length=max_length, batch_size=batch_size)
+    after = hidden_states(finetuned, tokenizer, texts, max_length=max_length, batch_size=batch_size)
+    if len(before) != len(after):
+        raise ValueError(f"pretrained and finetuned differ in depth: {len(before) - 1} and "
+                         f"{len(after) - 1} layers")
+    return pd.DataFrame({"layer": np.arange(len(before)),
+                         "cka": [linear_cka(x, y) for x, y in zip(before, after, strict=True)]})
+
+
+def weight_distance(pretrained: nn.Module, finetuned: nn.Module) -> pd.DataFrame:
+    """Relative L2 distance of each module's parameters from their pretrained values.
+
+    For the embeddings module and each encoder layer ``m`` (found with
+    ``overfit_lab.models.embeddings_module`` / ``encoder_layers`` on ``pretrained``),
+
+    ``d_m = ||theta_m^ft - theta_m^pre||_2 / ||theta_m^pre||_2``,
+
+    where ``theta_m`` concatenates all parameters of ``m`` (weights, biases, LayerNorm), matched
+    by their names inside the base model, computed in float64. Parameters outside those modules
+    (pooler, task head) are not reported.
+
+    Parameters
+    ----------
+    pretrained, finetuned : nn.Module
+        Models of the same architecture; either may carry a task head.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``layer`` (module name inside the base model, e.g. ``"embeddings"``,
+        ``"encoder.layer.0"``; row ``k`` produces ``layer_cka`` hidden state ``k``) and
+        ``relative_distance`` (NaN where the pretrained parameters are all zero).
+    """
+    pre_base, ft_base = base_model(pretrained), base_model(finetuned)
+    names = {id(module): name for name, module in pre_base.named_modules()}
+    modules = [embeddings_module(pretrained), *encoder_layers(pretrained)]
+    ft_params = dict(ft_base.named_parameters())
+    rows = []
+    for module in modules:
+        prefix = names.get(id(module))
+        if prefix is None:
+            raise ValueError("pretrained: cannot locate its embeddings/encoder layers in the base model")
+        diff_sq = base_sq = 0.0
+        for local, param in module.named_parameters():
+            full = f"{prefix}.{local}" if prefix else local
+            other = ft_params.get(full)
+            if other is None:
+                raise ValueError(f"finetuned has no parameter '{full}' of the pretrained base model")
+            if other.shape != param.shape:
+                raise ValueError(f"finetuned parameter '{full}' has shape {tuple(other.shape)}, "
+                                 f"pretrained {tuple(param.shape)}")
+            with torch.no_grad():
+                ref = param.detach().to("cpu", torch.float64)
+                diff_sq += float(((other.detach().to("cpu", torch.float64) - ref) ** 2).sum())
+                base_sq += float((ref ** 2).sum())
+        rows.append({"layer": prefix,
+                     "relative_distance": float(np.sqrt(diff_sq / base_sq)) if base_sq > 0 else float("nan")})
+    return pd.DataFrame(rows, columns=["layer", "relative_distance"])
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of strings, not a single string")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("texts must not be empty")
+    if not all(isinstance(t, str) for t in texts):
+        raise ValueError("texts must hold only strings")
+    return texts
