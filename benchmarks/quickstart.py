@@ -138,8 +138,10 @@ def main() -> None:
 
     print()
     print(f"quickstart wall time (run_suite, {len(cells)} cells): {wall:.1f} s")
+    diagnostics = cells["diagnostics_s"].sum() if "diagnostics_s" in cells else 0.0
+    other = wall - cells["train_s"].sum() - cells["eval_s"].sum() - diagnostics
     print(f"  training {cells['train_s'].sum():.1f} s, evaluation {cells['eval_s'].sum():.1f} s, "
-          f"other {wall - cells['train_s'].sum() - cells['eval_s'].sum():.1f} s")
+          f"diagnostics {diagnostics:.1f} s ({diagnostics / wall:.0%} of the wall time), other {other:.1f} s")
     print(f"interleaved x{args.repeats}, baseline, n={size}, 2 epochs, medians:")
     print(f"  harness training (optimizer steps only): {show(figures['harness_train'])}")
     print(f"  bare PyTorch training loop:              {show(figures['bare_train'])}")

@@ -207,7 +207,7 @@ class RobustnessSpec(_Strict):
     ops: list[str] = ["keyboard_typo", "char_delete", "casing", "punctuation_strip", "word_dropout",
                       "word_swap", "synonym", "contraction", "identity_swap"]
     severities: list[float] = [0.1, 0.3]
-    subsample: int = Field(200, ge=10)
+    subsample: int = Field(100, ge=10)
 
     @field_validator("severities")
     @classmethod
@@ -223,7 +223,7 @@ class BiasSpec(_Strict):
     enabled: bool = True
     bootstrap: int = Field(200, ge=0)
     pairs: list[tuple[str, str]] = []  # extra identity word pairs for counterfactual swaps
-    subsample: int = Field(400, ge=10)
+    subsample: int = Field(200, ge=10)
 
 
 class CalibrationSpec(_Strict):
@@ -237,7 +237,7 @@ class MemorizationSpec(_Strict):
 
 class DriftSpec(_Strict):
     enabled: bool = True
-    probe_size: int = Field(200, ge=2)
+    probe_size: int = Field(128, ge=2)
 
 
 class SpectralSpec(_Strict):

@@ -110,7 +110,7 @@ def _memorization(ctx: CheckpointContext) -> list[Row]:
 
 
 def _robustness(ctx: CheckpointContext) -> list[Row]:
-    from .perturb import perturb_texts
+    from .perturb import changed_mask, perturb_texts
     from .robustness import robustness_report
 
     spec = ctx.suite.diagnostics.robustness
@@ -121,8 +121,11 @@ def _robustness(ctx: CheckpointContext) -> list[Row]:
     for op in spec.ops:
         for severity in spec.severities:
             perturbed = perturb_texts(texts, op, severity, seed=ctx.suite.data.seed)
-            changed = np.array([a != b for a, b in zip(texts, perturbed, strict=True)])
-            report = robustness_report(y, clean, ctx.predict_texts(perturbed), changed)
+            changed = changed_mask(texts, perturbed)
+            scored = clean.copy()  # an input the op left alone keeps its clean prediction
+            if changed.any():
+                scored[changed] = ctx.predict_texts([t for t, c in zip(perturbed, changed, strict=True) if c])
+            report = robustness_report(y, clean, scored, changed)
             for metric in ("accuracy_perturbed", "robustness_drop", "flip_rate", "mean_confidence_change"):
                 rows.append({"metric": metric, "value": report[metric], "op": op, "severity": severity})
             if worst is None or report["robustness_drop"] > worst[0]:
@@ -199,14 +202,25 @@ def _pretrained(model_path: str, n_labels: int, trust_remote_code: bool) -> nn.M
     return model.eval()
 
 
+@lru_cache(maxsize=2)
+def _pretrained_states(model_path: str, n_labels: int, trust_remote_code: bool, tokenizer, probe: tuple,
+                       max_length: int, batch_size: int) -> list[np.ndarray]:
+    from .drift import hidden_states
+
+    return hidden_states(_pretrained(model_path, n_labels, trust_remote_code), tokenizer, list(probe),
+                         max_length=max_length, batch_size=batch_size)
+
+
 def _drift(ctx: CheckpointContext) -> list[Row]:
     from .drift import layer_cka, weight_distance
 
     spec = ctx.suite.diagnostics.drift
-    pretrained = _pretrained(ctx.model_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
-    probe = ctx.data.validation["text"].tolist()[: spec.probe_size]
-    cka = layer_cka(pretrained, ctx.model, ctx.tokenizer, probe, max_length=ctx.suite.model.max_length,
-                    batch_size=ctx.suite.evaluation.batch_size)
+    key = (ctx.model_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
+    pretrained = _pretrained(*key)
+    probe = tuple(ctx.data.validation["text"].tolist()[: spec.probe_size])
+    size = {"max_length": ctx.suite.model.max_length, "batch_size": ctx.suite.evaluation.batch_size}
+    cka = layer_cka(None, ctx.model, ctx.tokenizer, probe, **size,
+                    pretrained_states=_pretrained_states(*key, ctx.tokenizer, probe, **size))
     distance = weight_distance(pretrained, ctx.model)
     rows = [{"metric": "cka", "value": r.cka, "layer": str(r.layer)} for r in cka.itertuples()]
     rows += [{"metric": "weight_distance", "value": r.relative_distance, "layer": str(r.layer)}

@@ -154,8 +154,9 @@ def hidden_states(model: nn.Module, tokenizer, texts: Sequence[str], *, max_leng
     return [np.concatenate(chunks)[inverse] for chunks in pooled]
 
 
-def layer_cka(pretrained: nn.Module, finetuned: nn.Module, tokenizer, texts: Sequence[str], *,
-              max_length: int = 64, batch_size: int = 64) -> pd.DataFrame:
+def layer_cka(pretrained: nn.Module | None, finetuned: nn.Module, tokenizer, texts: Sequence[str], *,
+              max_length: int = 64, batch_size: int = 64,
+              pretrained_states: list[np.ndarray] | None = None) -> pd.DataFrame:
     """Per-layer linear CKA between the pretrained and the fine-tuned encoder on a probe set.
 
     Parameters
@@ -169,6 +170,9 @@ def layer_cka(pretrained: nn.Module, finetuned: nn.Module, tokenizer, texts: Seq
         A fixed probe set (at least 2 texts; a few hundred give stable values).
     max_length, batch_size : int
         As in :func:`hidden_states`.
+    pretrained_states : list of arrays, optional
+        ``hidden_states(pretrained, tokenizer, texts)`` computed earlier: the pretrained side is
+        the same for every cell of a grid, so callers compute it once.
 
     Returns
     -------
@@ -179,7 +183,8 @@ def layer_cka(pretrained: nn.Module, finetuned: nn.Module, tokenizer, texts: Seq
     texts = _check_texts(texts)
     if len(texts) < 2:
         raise ValueError(f"texts must hold at least 2 texts for CKA; got {len(texts)}")
-    before = hidden_states(pretrained, tokenizer, texts, max_length=max_length, batch_size=batch_size)
+    before = pretrained_states if pretrained_states is not None else hidden_states(
+        pretrained, tokenizer, texts, max_length=max_length, batch_size=batch_size)
     after = hidden_states(finetuned, tokenizer, texts, max_length=max_length, batch_size=batch_size)
     if len(before) != len(after):
         raise ValueError(f"pretrained and finetuned differ in depth: {len(before) - 1} and "
