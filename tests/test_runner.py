@@ -38,6 +38,9 @@ def test_grid_end_to_end(finished_run):
     assert len(table) == 8 * 2  # every cell at both epoch values
     assert set(table["verdict"]) <= {"under-trained", "well fit", "overfit", "undetermined"}
     assert (table[table.epochs == 1]["verdict"] == "undetermined").all()
+    diagnostics = finished_run.diagnostics
+    assert set(diagnostics["cell_id"]) == set(cells["cell_id"])
+    assert {"checkpoint", "metric", "value", "group", "op", "severity", "layer"} <= set(diagnostics.columns)
 
 
 def test_run_directory_holds_suite_environment_and_database(finished_run):

@@ -104,3 +104,33 @@ def test_build_grid_cells_are_runnable(tiny_model, tiny_csv):
     cells = build_grid(suite)
     assert len({c.cell_id for c in cells}) == len(cells) == 8
     assert run_cell(cells[0]).status == "finished"
+
+
+def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
+    suite = _suite(tiny_model, tiny_csv, diagnostics={"robustness": {"subsample": 20, "severities": [0.5]},
+                                                      "bias": {"bootstrap": 20}})
+    result = run_cell(_cell(suite, strategy="freeze1", size=80, epochs=3))
+    assert result.status == "finished", result.reason
+    diag = pd.DataFrame(result.diagnostics,
+                        columns=["checkpoint", "metric", "value", "group", "op", "severity", "layer"])
+    assert set(diag["checkpoint"]) == {"final", "best"}
+    final = diag[diag.checkpoint == "final"]
+    for metric in ("ece", "brier", "membership_advantage", "worst_robustness_drop", "bias_amplification",
+                   "demographic_parity_difference_low", "counterfactual_flip_rate", "mean_cka", "mean_alpha"):
+        assert metric in set(final["metric"]), metric
+    distance = final[final.metric == "weight_distance"].set_index("layer")["value"]
+    assert distance["embeddings"] == 0 and distance["encoder.layer.0"] == 0  # frozen
+    assert distance["encoder.layer.1"] > 0
+    cka = final[final.metric == "cka"].set_index("layer")["value"]
+    assert cka["0"] == pytest.approx(1.0, abs=1e-9) and cka["1"] == pytest.approx(1.0, abs=1e-9)
+    robustness = final[final.metric == "robustness_drop"]
+    assert set(robustness["op"]) == set(suite.diagnostics.robustness.ops)
+
+
+def test_diagnostics_can_be_switched_off(tiny_model, tiny_csv):
+    off = {name: {"enabled": False} for name in
+           ("robustness", "bias", "calibration", "memorization", "drift", "spectral")}
+    suite = _suite(tiny_model, tiny_csv, diagnostics={**off, "calibration": {"enabled": True}})
+    result = run_cell(_cell(suite))
+    assert {row[1] for row in result.diagnostics} >= {"ece"}
+    assert not {row[1] for row in result.diagnostics} & {"mean_cka", "worst_robustness_drop", "alpha"}
