@@ -85,8 +85,8 @@ def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
 
 # --------------------------------------------------------------------------- data per process
 @lru_cache(maxsize=2)
-def _prepared(suite_json: str) -> tuple[TaskData, object, dict[str, Encoded]]:
-    """Load data and tokenizer and tokenize every split once per process."""
+def _prepared(suite_json: str) -> tuple[TaskData, str, object, dict[str, Encoded]]:
+    """Load data, resolve the model and tokenize every split once per process."""
     suite = Suite.from_json(suite_json)
     data = load_task_data(suite)
     path = resolve_model_path(suite.model.name)
@@ -96,7 +96,7 @@ def _prepared(suite_json: str) -> tuple[TaskData, object, dict[str, Encoded]]:
                      max_length=suite.model.max_length)
         for name in ("train", "validation", "test")
     }
-    return data, tokenizer, encoded
+    return data, path, tokenizer, encoded
 
 
 def _subset(pool: Encoded, positions: np.ndarray, labels: np.ndarray) -> Encoded:
@@ -237,7 +237,7 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
 
     suite = cell.suite
     spec = cell.strategy_spec
-    data, tokenizer, encoded = _prepared(suite.to_json())
+    data, model_path, tokenizer, encoded = _prepared(suite.to_json())
     rows = data.training_subset(cell.train_size, sizes=suite.grid.train_sizes, seed=suite.data.seed,
                                 label_noise=cell.label_noise, noise_seed=suite.data.seed)
     train_encoded = _subset(encoded["train"], rows["position"].to_numpy(), rows["label"].to_numpy())
@@ -245,7 +245,7 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     recorder.info["flipped_labels"] = int((rows["label"] != rows["clean_label"]).sum())
 
     set_seed(cell.seed)  # the classification head's initial weights come from here
-    model = load_classifier(resolve_model_path(suite.model.name), data.label_names,
+    model = load_classifier(model_path, data.label_names,
                             trust_remote_code=suite.model.trust_remote_code)
     if spec.dropout is not None:
         set_dropout(model, **spec.dropout.model_dump())
@@ -285,7 +285,7 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                 recorder.evaluate(model, last, splits=("test",))
             if _any_diagnostic(suite):
                 started = time.perf_counter()
-                _checkpoint_diagnostics(cell, recorder, model, tokenizer, data, rows, last)
+                _checkpoint_diagnostics(cell, recorder, model, model_path, tokenizer, data, rows, last)
                 recorder.info["diagnostics_s"] = time.perf_counter() - started
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -295,15 +295,15 @@ def _any_diagnostic(suite: Suite) -> bool:
     return any(getattr(suite.diagnostics, name).enabled for name in DIAGNOSTICS)
 
 
-def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, tokenizer, data: TaskData,
-                            rows, last: int) -> None:
+def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, model_path: str, tokenizer,
+                            data: TaskData, rows, last: int) -> None:
     """Diagnostics at the final checkpoint and, if asked, at the best (lowest validation loss)."""
     suite = cell.suite
 
     def context(name: str, logits: dict) -> CheckpointContext:
         return CheckpointContext(checkpoint=name, model=model, tokenizer=tokenizer, suite=suite, data=data,
                                  train_rows=rows, encoded=recorder.splits, logits=logits,
-                                 model_path=resolve_model_path(suite.model.name), seed=cell.seed)
+                                 model_path=model_path)
 
     rng = _rng_state()
     try:

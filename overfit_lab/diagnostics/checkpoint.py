@@ -15,7 +15,7 @@ computed once per process.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -43,8 +43,6 @@ class CheckpointContext:
     encoded: dict[str, Encoded]  # "train" (the subset), "validation", "test"
     logits: dict[str, np.ndarray]  # clean logits of the same splits at this checkpoint
     model_path: str
-    seed: int
-    _cache: dict = field(default_factory=dict)
 
     def proba(self, split: str) -> np.ndarray:
         return softmax(self.logits[split].astype(np.float64), axis=1)
