@@ -299,11 +299,12 @@ def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, model_path: 
                             data: TaskData, rows, last: int) -> None:
     """Diagnostics at the final checkpoint and, if asked, at the best (lowest validation loss)."""
     suite = cell.suite
+    forward = {"examples": 0, "seconds": 0.0}
 
     def context(name: str, logits: dict) -> CheckpointContext:
         return CheckpointContext(checkpoint=name, model=model, tokenizer=tokenizer, suite=suite, data=data,
                                  train_rows=rows, encoded=recorder.splits, logits=logits,
-                                 model_path=model_path)
+                                 model_path=model_path, forward=forward)
 
     rng = _rng_state()
     try:
@@ -323,3 +324,5 @@ def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, model_path: 
         recorder.diagnostics += run_diagnostics(context("best", logits))
     finally:
         _set_rng_state(rng)
+        recorder.info["diagnostics_forward_examples"] = forward["examples"]
+        recorder.info["diagnostics_forward_s"] = forward["seconds"]

@@ -259,3 +259,67 @@ def test_numpy_parity_differences_equal_fairlearn(seed):
     dp, eo = parity_differences(y, p, g, positive_label=2)
     assert dp == pytest.approx(demographic_parity_difference(y, p, g, positive_label=2), abs=1e-12)
     assert eo == pytest.approx(equalized_odds_difference(y, p, g, positive_label=2), abs=1e-12)
+
+
+# --- the bias adapter on a checkpoint ------------------------------------------------------------
+
+
+def _bias_context(tiny_model, correlated: bool, group_columns: list[str]):
+    import pandas as pd
+    import torch
+    from conftest import make_sentences
+
+    from overfit_lab.data import TaskData
+    from overfit_lab.diagnostics.checkpoint import CheckpointContext
+    from overfit_lab.models import load_classifier, load_tokenizer
+    from overfit_lab.predict import encode, predict_logits
+    from overfit_lab.suite import validate_suite
+
+    frames = {name: make_sentences(n, seed=s) for name, n, s in
+              (("train", 40, 1), ("validation", 20, 2), ("test", 30, 3), ("correlated", 30, 4))}
+    frames["correlated"]["gender"] = "female"  # unlike test, a single group: Zhao must differ
+    data = TaskData(train=frames["train"], validation=frames["validation"], test=frames["test"],
+                    label_names=["neg", "pos"], group_columns=group_columns,
+                    correlated_test=frames["correlated"] if correlated else None)
+    suite = validate_suite({"model": {"name": str(tiny_model), "max_length": 32},
+                            "data": {"builtin": "reviews"}, "grid": {"train_sizes": [10], "epochs": [1]},
+                            "diagnostics": {"bias": {"bootstrap": 0, "subsample": 30}}})
+    tokenizer = load_tokenizer(str(tiny_model))
+    torch.manual_seed(0)
+    model = load_classifier(str(tiny_model), data.label_names).eval()
+    encoded = {name: encode(tokenizer, f["text"].tolist(), f["label"], max_length=32)
+               for name, f in frames.items() if name != "correlated"}
+    logits = {name: predict_logits(model, e) for name, e in encoded.items()}
+    train_rows = pd.DataFrame({**frames["train"], "clean_label": frames["train"]["label"]})
+    return CheckpointContext(checkpoint="final", model=model, tokenizer=tokenizer, suite=suite, data=data,
+                             train_rows=train_rows, encoded=encoded, logits=logits,
+                             model_path=str(tiny_model))
+
+
+def test_bias_adapter_scores_zhao_on_the_correlated_split(tiny_model):
+    from overfit_lab.diagnostics.checkpoint import _bias
+
+    for correlated in (True, False):
+        ctx = _bias_context(tiny_model, correlated, ["gender"])
+        rows = {r["metric"]: r["value"] for r in _bias(ctx) if r.get("group") == "gender"}
+        train = ctx.train_rows
+        if correlated:
+            split = ctx.data.correlated_test
+            pred = ctx.predict_texts(split["text"].tolist()).argmax(1)
+        else:
+            split, pred = ctx.data.test, ctx.proba("test").argmax(1)
+        expected = bias_amplification_zhao(train["label"].to_numpy(), train["gender"].to_numpy(), pred,
+                                           split["gender"].to_numpy())
+        assert rows["bias_amplification_zhao"] == pytest.approx(expected)
+        test_pred = ctx.proba("test").argmax(1)  # BiasAmp-> always on the (balanced) test split
+        assert rows["bias_amplification"] == pytest.approx(directional_bias_amplification(
+            train["label"].to_numpy(), train["gender"].to_numpy(), ctx.data.test["label"].to_numpy(),
+            test_pred, ctx.data.test["gender"].to_numpy()))
+
+
+def test_counterfactual_swaps_need_no_group_column(tiny_model):
+    from overfit_lab.diagnostics.checkpoint import _bias
+
+    ctx = _bias_context(tiny_model, False, [])
+    metrics = {r["metric"] for r in _bias(ctx)}
+    assert metrics == {"counterfactual_flip_rate", "counterfactual_abs_change"}

@@ -185,3 +185,15 @@ def test_bag_of_words_learns_but_not_perfectly(classes: int) -> None:
     chance = 1 / classes
     assert accuracy > chance + 0.2
     assert accuracy < 0.97
+
+
+def test_correlated_test_split_shares_the_training_correlation() -> None:
+    plain = generate_reviews(3000, 50, 100, spurious_correlation=0.8, seed=2)
+    df = generate_reviews(3000, 50, 100, spurious_correlation=0.8, n_correlated_test=3000, seed=2)
+    assert list(df.split.unique()) == ["train", "validation", "test", "test_correlated"]
+    pd.testing.assert_frame_equal(df[df.split != "test_correlated"], plain)  # other splits unchanged
+    correlated = df[df.split == "test_correlated"]
+    assert len(correlated) == 3000
+    assert _female_rate_gap(correlated) == pytest.approx(0.8, abs=0.05)
+    with pytest.raises(ValueError, match="n_correlated_test"):
+        generate_reviews(10, 10, 10, n_correlated_test=-1)

@@ -345,3 +345,23 @@ def test_sst2_reference_splits() -> None:
         chosen = task.train.text.iloc[subsets[size]].map(idx_of)
         assert set(chosen) == set(reference[f"train_{size}"])
         assert int(task.train.label.iloc[subsets[size]].sum()) == info[f"{size}_label1"]
+
+
+def test_correlated_test_split_from_builtin_and_from_a_file(tmp_path: Path) -> None:
+    task = _task({"builtin": "reviews", "builtin_options": {"n_train": 100, "n_validation": 20, "n_test": 20,
+                                                            "n_correlated_test": 30}})
+    assert len(task.correlated_test) == 30
+    assert list(task.correlated_test.columns) == ["text", "label", "gender"]
+    assert _task({"builtin": "reviews", "builtin_options": {"n_train": 100}}).correlated_test is None
+
+    make_sentences(80, seed=1).to_csv(tmp_path / "train.csv", index=False)
+    correlated = make_sentences(15, seed=2)
+    correlated["label"] = correlated["label"].map({0: "0", 1: "1"})
+    correlated.to_csv(tmp_path / "corr.csv", index=False)
+    task = _task({"train": str(tmp_path / "train.csv"), "correlated_test": str(tmp_path / "corr.csv"),
+                  "group_columns": ["gender"], "validation_size": 10, "test_size": 10})
+    assert _rows(task.correlated_test) == _rows(make_sentences(15, seed=2))
+    assert len(task.train) == 60  # the correlated rows are not taken from training
+    plain = _task({"train": str(tmp_path / "train.csv"), "group_columns": ["gender"],
+                   "validation_size": 10, "test_size": 10})
+    assert plain.fingerprint() != task.fingerprint()

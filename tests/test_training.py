@@ -114,6 +114,7 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     diag = pd.DataFrame(result.diagnostics,
                         columns=["checkpoint", "metric", "value", "group", "op", "severity", "layer"])
     assert set(diag["checkpoint"]) == {"final", "best"}
+    assert result.info["diagnostics_forward_examples"] > 0 and result.info["diagnostics_forward_s"] > 0
     final = diag[diag.checkpoint == "final"]
     for metric in ("ece", "brier", "membership_advantage", "worst_robustness_drop", "bias_amplification",
                    "demographic_parity_difference_low", "counterfactual_flip_rate", "mean_cka", "mean_alpha"):

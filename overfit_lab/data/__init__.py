@@ -2,7 +2,9 @@
 
 :func:`load_task_data` is the single entry point. It returns a :class:`TaskData` with
 ``train`` (the pool subsets are drawn from), ``validation`` and ``test`` frames, each with the
-columns ``text``, ``label`` (0..K-1) and the suite's group columns.
+columns ``text``, ``label`` (0..K-1) and the suite's group columns, and optionally
+``correlated_test``: evaluation rows that share the training split's group-label correlation
+(used by Zhao et al.'s bias amplification only).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OverfitLabError
-from ..suite import DataSpec, Suite
+from ..suite import DATA_FILES, DataSpec, Suite
 from .loading import read_table
 from .splits import flip_labels, nested_subsets, stratified_split
 
@@ -34,6 +36,7 @@ class TaskData:
     test: pd.DataFrame
     label_names: list[str]
     group_columns: list[str] = field(default_factory=list)
+    correlated_test: pd.DataFrame | None = None
 
     @property
     def n_classes(self) -> int:
@@ -65,8 +68,10 @@ class TaskData:
     def fingerprint(self) -> str:
         """A short hash of every split's texts and labels (to detect changed data on resume)."""
         digest = hashlib.sha256()
-        for name in SPLITS:
-            frame = self.split(name)
+        for name in (*SPLITS, "correlated_test"):
+            frame = getattr(self, name)
+            if frame is None:
+                continue
             digest.update(name.encode())
             digest.update(pd.util.hash_pandas_object(frame[["text", "label"]], index=False).values.tobytes())
         return digest.hexdigest()[:16]
@@ -86,7 +91,7 @@ def load_task_data(suite: Suite, *, source: str | Path = "<suite>") -> TaskData:
 def _file_stamps(spec: DataSpec) -> tuple:
     """Size and modification time of every data file, so an edited file is read again."""
     stamps = []
-    for key in ("path", "train", "validation", "test"):
+    for key in DATA_FILES:
         path = getattr(spec, key)
         if path is not None and Path(path).exists():
             files = sorted(Path(path).rglob("*")) if Path(path).is_dir() else [Path(path)]
@@ -104,11 +109,13 @@ def _load(spec: DataSpec) -> TaskData:
         from .builtin import LABEL_NAMES, generate_reviews
 
         frame = generate_reviews(**spec.builtin_options.model_dump())
-        parts = {name: frame[frame["split"] == name].drop(columns="split") for name in SPLITS}
+        parts = {name: frame[frame["split"] == name].drop(columns="split").reset_index(drop=True)
+                 for name in (*SPLITS, "test_correlated")}
         group_columns = spec.group_columns or ["gender"]
         names = LABEL_NAMES[spec.builtin_options.classes]
-        return TaskData(**{k: v.reset_index(drop=True) for k, v in parts.items()},
-                        label_names=names, group_columns=group_columns)
+        correlated = parts.pop("test_correlated")
+        return TaskData(**parts, label_names=names, group_columns=group_columns,
+                        correlated_test=correlated if len(correlated) else None)
     parts = _read_parts(spec)
     for name, part in parts.items():
         _check_columns(part, spec, name)
@@ -118,21 +125,21 @@ def _load(spec: DataSpec) -> TaskData:
     for name in ("test", "validation"):  # held out from the training file unless given
         if name not in parts:
             parts[name], parts["train"] = _hold_out(parts["train"], spec, name)
+    correlated = parts.pop("correlated_test", None)
     return TaskData(**{k: parts[k].reset_index(drop=True) for k in SPLITS},
-                    label_names=label_names, group_columns=list(spec.group_columns))
+                    label_names=label_names, group_columns=list(spec.group_columns),
+                    correlated_test=None if correlated is None else correlated.reset_index(drop=True))
 
 
 def _read_parts(spec: DataSpec) -> dict[str, pd.DataFrame]:
     if spec.path is not None:
         table = read_table(spec.path, key="data.path")
-        if isinstance(table, dict):
-            return _named_splits(table, spec.path)
-        return {"train": table}
-    parts = {"train": read_table(spec.train, key="data.train")}
-    for name in ("validation", "test"):
-        path = getattr(spec, name)
-        if path is not None:
-            parts[name] = read_table(path, key=f"data.{name}")
+        parts = _named_splits(table, spec.path) if isinstance(table, dict) else {"train": table}
+    else:
+        parts = {name: read_table(getattr(spec, name), key=f"data.{name}")
+                 for name in SPLITS if getattr(spec, name) is not None}
+    if spec.correlated_test is not None:
+        parts["correlated_test"] = read_table(spec.correlated_test, key="data.correlated_test")
     for name, part in parts.items():
         if isinstance(part, dict):
             raise OverfitLabError("holds several splits; a split file must hold one.",

@@ -46,6 +46,8 @@ Knobs
   0.5 - s/2`` (neutral: 0.5). Validation and test are balanced and independent of the
   label. Gender shows in the text through the first name and the he/she/his/her
   pronouns, so a model can learn the shortcut.
+* ``n_correlated_test`` -- rows of a fourth split, ``test_correlated``, drawn with the
+  training split's correlation: the evaluation split Zhao et al.'s BiasAmp assumes.
 
 Difficulty: TF-IDF (unigrams) + logistic regression, trained on 2,000 rows, reaches about
 0.85 test accuracy with the default arguments (about 0.86 with bigrams, 0.83 with
@@ -71,7 +73,8 @@ LABEL_NAMES: dict[int, list[str]] = {
 }
 GROUP_COLUMN = "gender"
 
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "test_correlated")
+_CORRELATED = ("train", "test_correlated")  # the splits that carry the spurious correlation
 
 # --------------------------------------------------------------------------- word lists
 
@@ -362,7 +365,7 @@ def _split(
     n: int, split_index: int, *, classes: int, label_noise: float, spurious: float, seed: int
 ) -> pd.DataFrame:
     rng = np.random.default_rng([seed, split_index])
-    strength = spurious if SPLITS[split_index] == "train" else 0.0
+    strength = spurious if SPLITS[split_index] in _CORRELATED else 0.0
     labels = np.empty(n, dtype=np.int64)
     genders: list[str] = []
     texts: list[str] = []
@@ -406,6 +409,7 @@ def generate_reviews(
     classes: int = 2,
     label_noise: float = 0.0,
     spurious_correlation: float = 0.0,
+    n_correlated_test: int = 0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Generate the built-in synthetic review-sentiment dataset.
@@ -423,6 +427,9 @@ def generate_reviews(
         ``s`` in ``[-1, 1]``. In the train split ``P(female | positive) = 0.5 + s/2`` and
         ``P(female | negative) = 0.5 - s/2`` (neutral rows: 0.5); validation and test are
         independent of the label with ``P(female) = 0.5``.
+    n_correlated_test : int
+        Rows (>= 0) of an extra ``test_correlated`` split drawn with the train split's
+        correlation, for bias measures that assume the evaluation data shares it.
     seed : int
         Seed; every split is drawn from ``numpy.random.default_rng([seed, split_index])``,
         so the size of one split does not affect the others.
@@ -431,8 +438,8 @@ def generate_reviews(
     -------
     pandas.DataFrame
         Columns ``text`` (str), ``label`` (int in ``0..classes-1``), ``gender``
-        (``"female"``/``"male"``) and ``split`` (``"train"``/``"validation"``/``"test"``),
-        rows in that split order, with a fresh ``RangeIndex``.
+        (``"female"``/``"male"``) and ``split`` (``"train"``/``"validation"``/``"test"``, then
+        ``"test_correlated"`` when asked for), rows in that split order, with a fresh ``RangeIndex``.
 
     Raises
     ------
@@ -444,6 +451,8 @@ def generate_reviews(
     for name, value in (("n_train", n_train), ("n_validation", n_validation),
                         ("n_test", n_test)):
         _check_size(name, value)
+    if not _is_int(n_correlated_test) or n_correlated_test < 0:
+        raise ValueError(f"n_correlated_test must be an integer >= 0, got {n_correlated_test!r}")
     if not 0.0 <= label_noise < 1.0:
         raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}")
     if not -1.0 <= spurious_correlation <= 1.0:
@@ -456,6 +465,6 @@ def generate_reviews(
     frames = [
         _split(int(n), i, classes=classes, label_noise=float(label_noise),
                spurious=float(spurious_correlation), seed=int(seed))
-        for i, n in enumerate((n_train, n_validation, n_test))
+        for i, n in enumerate((n_train, n_validation, n_test, n_correlated_test)) if n
     ]
     return pd.concat(frames, ignore_index=True)

@@ -14,8 +14,10 @@ computed once per process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -43,15 +45,25 @@ class CheckpointContext:
     encoded: dict[str, Encoded]  # "train" (the subset), "validation", "test"
     logits: dict[str, np.ndarray]  # clean logits of the same splits at this checkpoint
     model_path: str
+    # examples the diagnostics ran through the model and the seconds it took (for the benchmark)
+    forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+
+    @contextmanager
+    def forward_pass(self, n_examples: int) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.forward["examples"] += n_examples
+        self.forward["seconds"] += time.perf_counter() - started
 
     def proba(self, split: str) -> np.ndarray:
         return softmax(self.logits[split].astype(np.float64), axis=1)
 
     def predict_texts(self, texts: list[str]) -> np.ndarray:
         """Class probabilities of arbitrary texts (perturbed or counterfactual inputs)."""
-        encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
-                         max_length=self.suite.model.max_length)
-        logits = predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
+        with self.forward_pass(len(texts)):
+            encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
+                             max_length=self.suite.model.max_length)
+            logits = predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
         return softmax(logits.astype(np.float64), axis=1)
 
     def test_subsample(self, size: int) -> np.ndarray:
@@ -154,6 +166,16 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
     pred = proba.argmax(axis=1)
     positive = ctx.data.n_classes - 1
     rows: list[Row] = []
+    correlated = ctx.data.correlated_test
+    # Zhao's BiasAmp assumes the evaluation split shares the training correlation: use such a
+    # split when the data has one, else the test split.
+    correlated_pred = None if correlated is None else ctx.predict_texts(correlated["text"].tolist()).argmax(1)
+
+    def zhao_split(column: str) -> tuple[np.ndarray, np.ndarray]:
+        if correlated_pred is not None and column in correlated.columns:
+            return correlated_pred, correlated[column].to_numpy()
+        return pred, test[column].to_numpy()
+
     for column in ctx.data.group_columns:
         if column not in test.columns or column not in ctx.train_rows.columns:
             continue
@@ -176,8 +198,8 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
         rows.append({"metric": "bias_amplification", "group": column,
                      "value": directional_bias_amplification(train_labels, train_groups, y, pred, groups)})
         rows.append({"metric": "bias_amplification_zhao", "group": column,
-                     "value": bias_amplification_zhao(train_labels, train_groups, pred, groups)})
-    if ctx.data.group_columns:
+                     "value": bias_amplification_zhao(train_labels, train_groups, *zhao_split(column))})
+    if spec.counterfactual:
         idx = ctx.test_subsample(spec.subsample)
         texts = test["text"].to_numpy()[idx].tolist()
         pairs = list(GENDER_PAIRS) + [tuple(p) for p in spec.pairs]
@@ -217,8 +239,9 @@ def _drift(ctx: CheckpointContext) -> list[Row]:
     pretrained = _pretrained(*key)
     probe = tuple(ctx.data.validation["text"].tolist()[: spec.probe_size])
     size = {"max_length": ctx.suite.model.max_length, "batch_size": ctx.suite.evaluation.batch_size}
-    cka = layer_cka(None, ctx.model, ctx.tokenizer, probe, **size,
-                    pretrained_states=_pretrained_states(*key, ctx.tokenizer, probe, **size))
+    pretrained_states = _pretrained_states(*key, ctx.tokenizer, probe, **size)
+    with ctx.forward_pass(len(probe)):
+        cka = layer_cka(None, ctx.model, ctx.tokenizer, probe, **size, pretrained_states=pretrained_states)
     distance = weight_distance(pretrained, ctx.model)
     rows = [{"metric": "cka", "value": r.cka, "layer": str(r.layer)} for r in cka.itertuples()]
     rows += [{"metric": "weight_distance", "value": r.relative_distance, "layer": str(r.layer)}
