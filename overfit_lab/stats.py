@@ -1,35 +1,81 @@
-"""Statistics over seeds: means with confidence intervals.
+"""Statistics over seeds: confidence intervals, paired comparisons, corrections, learning curves.
 
-``mean_ci`` uses Student's t interval, ``mean ± t_{1-α/2, n-1} · s / √n`` (scipy.stats.t),
-which is exact for normally distributed seed-to-seed variation and honest (wide) for few seeds.
-With one seed there is no interval: the bounds are NaN.
+Everything here is built on :mod:`scipy.stats` and works on plain arrays or on the per-cell
+score frame of :func:`overfit_lab.scores.cell_scores`.
+
+* :func:`mean_ci` -- mean with a 95% interval: BCa bootstrap
+  (``scipy.stats.bootstrap``) from :data:`BOOTSTRAP_MIN_SEEDS` values up, otherwise Student's
+  t interval ``mean ± t_{1-α/2, n-1} · s / √n``, which is exact for normal seed-to-seed
+  variation and honest (wide) for few seeds. With one value there is no interval.
+* :func:`paired_comparison` -- a candidate against a reference paired by seed (same subset,
+  same initialisation): mean difference with its interval, paired t-test
+  (``scipy.stats.ttest_rel``), Wilcoxon signed-rank test (``scipy.stats.wilcoxon``) and the
+  effect size Cohen's d_z = mean(d) / sd(d).
+* :func:`adjust_pvalues` -- Holm's step-down family-wise correction or Benjamini-Hochberg's
+  false discovery rate (``scipy.stats.false_discovery_control``).
+* :func:`compare_strategies` -- every strategy against the reference at every size and metric,
+  corrected across all comparisons of the run, with a verdict that never calls a difference a
+  win without the test.
+* :func:`fit_power_law` / :func:`learning_curves` -- the generalization gap against the training
+  size, ``gap(n) = a · n^(-b)``, and the size at which it falls below a threshold.
+
+References
+----------
+.. [1] Efron, B. (1987). Better bootstrap confidence intervals. JASA 82(397).
+.. [2] Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Stat. 6.
+.. [3] Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate. JRSS B 57(1).
+.. [4] Lakens, D. (2013). Calculating and reporting effect sizes. Front. Psychol. 4:863 (d_z).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
+import pandas as pd
+from scipy import optimize, stats
+
+BOOTSTRAP_MIN_SEEDS = 10
+"""From this many values on, intervals are bootstrapped; below, Student's t is used."""
+
+VERDICTS = ("better", "worse", "no evidence", "one seed: no test")
 
 
 @dataclass(frozen=True)
 class MeanCI:
-    """A mean over ``n`` values with its confidence interval ``[low, high]``."""
+    """A mean over ``n`` values with its confidence interval ``[low, high]``.
+
+    ``method`` is ``"t"``, ``"bootstrap"`` or ``"none"`` (fewer than two values).
+    """
 
     mean: float
     low: float
     high: float
     n: int
+    method: str = "t"
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
 
 
-def mean_ci(values: Sequence[float], *, confidence: float = 0.95) -> MeanCI:
-    """Mean and t confidence interval of ``values`` (NaNs dropped).
+def _finite(values: Sequence[float], name: str) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {x.shape}")
+    return x[~np.isnan(x)]
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def mean_ci(values: Sequence[float], *, confidence: float = 0.95, method: str = "auto",
+            n_resamples: int = 9999, seed: int = 0) -> MeanCI:
+    """Mean and confidence interval of ``values`` (NaNs dropped).
 
     Parameters
     ----------
@@ -37,19 +83,272 @@ def mean_ci(values: Sequence[float], *, confidence: float = 0.95) -> MeanCI:
         One value per seed.
     confidence : float, default 0.95
         Coverage of the interval, in (0, 1).
+    method : {"auto", "t", "bootstrap"}, default "auto"
+        ``"auto"`` bootstraps (BCa) from :data:`BOOTSTRAP_MIN_SEEDS` values on, else uses t.
+    n_resamples, seed : int
+        Bootstrap resamples and the seed of its generator.
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
+    _check_confidence(confidence)
+    if method not in ("auto", "t", "bootstrap"):
+        raise ValueError(f"method must be 'auto', 't' or 'bootstrap', got {method!r}")
+    x = _finite(values, "values")
     n = int(x.size)
     if n == 0:
-        return MeanCI(np.nan, np.nan, np.nan, 0)
+        return MeanCI(np.nan, np.nan, np.nan, 0, "none")
     mean = float(x.mean())
     if n == 1:
-        return MeanCI(mean, np.nan, np.nan, 1)
-    sem = float(stats.sem(x))
-    if sem == 0:
-        return MeanCI(mean, mean, mean, n)
-    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=sem)
-    return MeanCI(mean, float(low), float(high), n)
+        return MeanCI(mean, np.nan, np.nan, 1, "none")
+    if method == "auto":
+        method = "bootstrap" if n >= BOOTSTRAP_MIN_SEEDS else "t"
+    if np.ptp(x) <= 1e-12:
+        return MeanCI(mean, mean, mean, n, method)
+    if method == "bootstrap":
+        result = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                                 method="BCa", rng=np.random.default_rng(seed))
+        low, high = result.confidence_interval
+        return MeanCI(mean, float(low), float(high), n, "bootstrap")
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=stats.sem(x))
+    return MeanCI(mean, float(low), float(high), n, "t")
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """A candidate minus a reference over paired seeds (see :func:`paired_comparison`)."""
+
+    n: int
+    mean_difference: float
+    low: float
+    high: float
+    ci_method: str
+    t_pvalue: float
+    wilcoxon_pvalue: float
+    effect_size: float
+
+
+def paired_comparison(candidate: Sequence[float], reference: Sequence[float], *,
+                      confidence: float = 0.95) -> PairedComparison:
+    """Compare paired values: ``d_i = candidate_i - reference_i``.
+
+    Returns the mean of ``d`` with its interval (:func:`mean_ci`), the two-sided paired t-test
+    p-value (``t = mean(d) / (sd(d)/√n)``, n - 1 degrees of freedom), the two-sided Wilcoxon
+    signed-rank p-value (exact for small n; it cannot go below 0.25 with 3 pairs) and Cohen's
+    ``d_z = mean(d) / sd(d)``. Tests that are undefined (fewer than 2 pairs, no variation in
+    ``d``) give NaN. Pairs with a NaN on either side are dropped.
+    """
+    _check_confidence(confidence)
+    a, b = np.asarray(candidate, dtype=float), np.asarray(reference, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"candidate and reference must be 1-D of the same length, got shapes "
+                         f"{a.shape} and {b.shape}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    d = a[keep] - b[keep]
+    n = int(d.size)
+    ci = mean_ci(d, confidence=confidence)
+    t_p = wilcoxon_p = effect = np.nan
+    if n >= 2 and np.ptp(d) > 1e-12:  # float noise is not variation
+        t_p = float(stats.ttest_rel(a[keep], b[keep]).pvalue)
+        effect = float(d.mean() / d.std(ddof=1))
+    if n >= 1 and np.any(d != 0):
+        with warnings.catch_warnings():  # scipy warns that small samples have low power
+            warnings.simplefilter("ignore")
+            wilcoxon_p = float(stats.wilcoxon(d).pvalue)
+    return PairedComparison(n, ci.mean, ci.low, ci.high, ci.method, t_p, wilcoxon_p, effect)
+
+
+def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
+    """Correct p-values for multiple comparisons; NaNs stay NaN and are not counted.
+
+    ``"holm"``: sort ascending, ``p'_(i) = max_{j<=i} min(1, (m - j + 1) p_(j))`` (family-wise
+    error rate [2]_). ``"bh"``: Benjamini-Hochberg false discovery rate [3]_ through
+    ``scipy.stats.false_discovery_control``.
+    """
+    if method not in ("holm", "bh"):
+        raise ValueError(f"method must be 'holm' or 'bh', got {method!r}")
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if not ok.any():
+        return out
+    if ((p[ok] < 0) | (p[ok] > 1)).any():
+        raise ValueError("pvalues must lie in [0, 1]")
+    valid = p[ok]
+    if method == "bh":
+        out[ok] = stats.false_discovery_control(valid, method="bh")
+        return out
+    m = valid.size
+    order = np.argsort(valid, kind="stable")
+    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * valid[order]))
+    adjusted = np.empty(m)
+    adjusted[order] = stepped
+    out[ok] = adjusted
+    return out
+
+
+def summarize(scores: pd.DataFrame, metrics: Sequence[str], *, confidence: float = 0.95) -> pd.DataFrame:
+    """Mean and interval over seeds per train size x label noise x strategy and metric.
+
+    Returns one row per group and metric: ``train_size, label_noise, strategy, metric, mean, low,
+    high, n, method``.
+    """
+    rows = []
+    keys = ["train_size", "label_noise", "strategy"]
+    for (size, noise, strategy), group in scores.groupby(keys, sort=False):
+        for metric in metrics:
+            ci = mean_ci(group[metric].to_numpy(), confidence=confidence)
+            rows.append({"train_size": size, "label_noise": noise, "strategy": strategy, "metric": metric,
+                         **asdict(ci)})
+    return pd.DataFrame(rows, columns=[*keys, "metric", "mean", "low", "high", "n", "method"])
+
+
+def compare_strategies(scores: pd.DataFrame, higher_is_better: Mapping[str, bool], *,
+                       reference: str = "baseline", alpha: float = 0.05, correction: str = "holm",
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Every strategy against ``reference`` at each train size (and label noise), for each metric.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One row per cell with ``train_size, label_noise, strategy, seed`` and a column per metric.
+    higher_is_better : mapping of str to bool
+        The metrics to compare and their direction.
+    reference : str
+        The strategy others are compared with; it must be in ``scores``.
+    alpha : float
+        Significance level applied to the corrected paired t-test p-values.
+    correction : {"holm", "bh"}
+        Correction across all comparisons of the frame (see :func:`adjust_pvalues`).
+
+    Returns
+    -------
+    DataFrame
+        One row per size x noise x strategy x metric: the :class:`PairedComparison` fields, the
+        candidate's and the reference's means, ``p_adjusted`` and ``verdict`` (one of
+        :data:`VERDICTS`): *better*/*worse* only when the corrected t-test p-value is below
+        ``alpha``; with fewer than two paired seeds, *one seed: no test*.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if reference not in set(scores["strategy"]):
+        raise ValueError(f"reference strategy {reference!r} is not in the scores "
+                         f"(strategies: {', '.join(map(str, scores['strategy'].unique()))})")
+    missing = [m for m in higher_is_better if m not in scores.columns]
+    if missing:
+        raise ValueError(f"metrics not in the scores: {', '.join(missing)}")
+    rows = []
+    for (size, noise), group in scores.groupby(["train_size", "label_noise"], sort=True):
+        ref = group[group["strategy"] == reference].set_index("seed")
+        for strategy in group["strategy"].unique():
+            if strategy == reference:
+                continue
+            cand = group[group["strategy"] == strategy].set_index("seed")
+            seeds = sorted(set(cand.index) & set(ref.index))
+            for metric in higher_is_better:
+                result = paired_comparison(cand.loc[seeds, metric].to_numpy(dtype=float),
+                                           ref.loc[seeds, metric].to_numpy(dtype=float),
+                                           confidence=confidence)
+                rows.append({"train_size": size, "label_noise": noise, "strategy": strategy, "metric": metric,
+                             "mean": float(cand[metric].mean()), "reference_mean": float(ref[metric].mean()),
+                             **asdict(result)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["p_adjusted"] = adjust_pvalues(frame["t_pvalue"].to_numpy(), correction)
+    frame["verdict"] = [_verdict(r, higher_is_better[r.metric], alpha) for r in frame.itertuples()]
+    return frame
+
+
+def _verdict(row, higher_is_better: bool, alpha: float) -> str:
+    if row.n < 2:
+        return "one seed: no test"
+    if np.isnan(row.p_adjusted) or row.p_adjusted >= alpha or row.mean_difference == 0:
+        return "no evidence"
+    return "better" if (row.mean_difference > 0) == higher_is_better else "worse"
+
+
+def rank_strategies(summary: pd.DataFrame, comparisons: pd.DataFrame, metric: str, *,
+                    higher_is_better: bool) -> pd.DataFrame:
+    """Strategies per train size (and noise) ordered by their mean ``metric``, with the verdict
+    against the reference beside each (the reference itself reads ``reference``).
+
+    The order is only a display of means; a strategy is a winner only where its verdict is
+    *better*.
+    """
+    part = summary[summary["metric"] == metric].copy()
+    verdicts = comparisons[comparisons["metric"] == metric] if not comparisons.empty else comparisons
+    key = ["train_size", "label_noise", "strategy"]
+    if not verdicts.empty:
+        part = part.merge(verdicts[key + ["mean_difference", "p_adjusted", "verdict"]], on=key, how="left")
+    else:
+        part = part.assign(mean_difference=np.nan, p_adjusted=np.nan, verdict=np.nan)
+    part["verdict"] = part["verdict"].fillna("reference")
+    part = part.sort_values(["train_size", "label_noise", "mean"],
+                            ascending=[True, True, not higher_is_better])
+    part["rank"] = part.groupby(["train_size", "label_noise"]).cumcount() + 1
+    return part.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """``value(n) = a · n^(-b)`` fitted to (size, value) points."""
+
+    a: float
+    b: float
+    n_points: int
+
+    def __call__(self, n: np.ndarray | float) -> np.ndarray | float:
+        return self.a * np.power(n, -self.b)
+
+    def size_for(self, threshold: float) -> float:
+        """The size at which the curve reaches ``threshold``: ``(a / threshold)^(1/b)``.
+
+        ``inf`` when the curve does not decrease to it (``b <= 0``); NaN for a bad fit.
+        """
+        if threshold <= 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        if not np.isfinite(self.a) or not np.isfinite(self.b):
+            return np.nan
+        if self(1.0) <= threshold and self.b >= 0:
+            return 1.0
+        if self.b <= 0:
+            return np.inf
+        return float((self.a / threshold) ** (1.0 / self.b))
+
+
+def fit_power_law(sizes: Sequence[float], values: Sequence[float]) -> PowerLaw:
+    """Least-squares fit of ``value = a · n^(-b)`` with ``scipy.optimize.curve_fit``.
+
+    Started from the straight-line fit of ``log value`` on ``log n`` over the positive values.
+    Needs at least two distinct sizes with positive values, else ``a`` and ``b`` are NaN.
+    """
+    n, y = np.asarray(sizes, dtype=float), np.asarray(values, dtype=float)
+    if n.shape != y.shape:
+        raise ValueError(f"sizes and values must have the same shape, got {n.shape} and {y.shape}")
+    if (n <= 0).any():
+        raise ValueError("sizes must be positive")
+    keep = ~np.isnan(y)
+    n, y = n[keep], y[keep]
+    positive = y > 0
+    if np.unique(n[positive]).size < 2:
+        return PowerLaw(np.nan, np.nan, int(n.size))
+    slope, intercept = np.polyfit(np.log(n[positive]), np.log(y[positive]), 1)
+    start = (float(np.exp(intercept)), float(-slope))
+    try:
+        with warnings.catch_warnings():  # exact fits leave the covariance undefined: not an error here
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)
+            (a, b), _ = optimize.curve_fit(lambda x, a, b: a * np.power(x, -b), n, y, p0=start, maxfev=10000)
+    except RuntimeError:
+        a, b = start
+    return PowerLaw(float(a), float(b), int(n.size))
+
+
+def learning_curves(scores: pd.DataFrame, metric: str = "gap_accuracy", *, threshold: float = 0.05
+                    ) -> pd.DataFrame:
+    """Per strategy (and label noise), the power law of ``metric`` against train size, fitted to
+    every cell, and the size at which it falls below ``threshold``."""
+    rows = []
+    for (noise, strategy), group in scores.groupby(["label_noise", "strategy"], sort=False):
+        fit = fit_power_law(group["train_size"].to_numpy(), group[metric].to_numpy())
+        rows.append({"label_noise": noise, "strategy": strategy, "metric": metric, "a": fit.a, "b": fit.b,
+                     "n_points": fit.n_points, "threshold": threshold,
+                     "size_below_threshold": fit.size_for(threshold)})
+    return pd.DataFrame(rows)

@@ -78,7 +78,11 @@ class BuiltinOptions(_Strict):
     classes: Literal[2, 3] = 2
     label_noise: float = Field(0.0, ge=0.0, lt=1.0)
     spurious_correlation: float = Field(0.0, ge=-1.0, le=1.0)
+    n_correlated_test: int = Field(0, ge=0)
     seed: int = 0
+
+
+DATA_FILES = ("path", "train", "validation", "test", "correlated_test")
 
 
 class DataSpec(_Strict):
@@ -90,6 +94,7 @@ class DataSpec(_Strict):
     train: Path | None = None
     validation: Path | None = None
     test: Path | None = None
+    correlated_test: Path | None = None  # evaluation rows sharing train's group-label correlation
     text_column: str = "text"
     label_column: str = "label"
     group_columns: list[str] = []
@@ -222,6 +227,7 @@ class BiasSpec(_Strict):
 
     enabled: bool = True
     bootstrap: int = Field(200, ge=0)
+    counterfactual: bool = True  # swap identity terms in test texts (needs no group column)
     pairs: list[tuple[str, str]] = []  # extra identity word pairs for counterfactual swaps
     subsample: int = Field(200, ge=10)
 
@@ -256,6 +262,17 @@ class DiagnosticsSpec(_Strict):
     spectral: SpectralSpec = SpectralSpec()
 
 
+class StatisticsSpec(_Strict):
+    """How strategies are compared (see :mod:`overfit_lab.stats`)."""
+
+    # the strategy every other one is compared with; default "baseline", else the grid's first
+    reference: str | None = None
+    confidence: float = Field(0.95, gt=0, lt=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh"] = "holm"
+    gap_threshold: float = Field(0.05, gt=0)  # learning curves: size at which the accuracy gap falls below
+
+
 class Suite(_Strict):
     """A validated suite. Build one with :func:`load_suite` or ``Suite(**mapping)``."""
 
@@ -269,6 +286,15 @@ class Suite(_Strict):
     evaluation: EvaluationSpec = EvaluationSpec()
     verdict: VerdictSpec = VerdictSpec()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
+    statistics: StatisticsSpec = StatisticsSpec()
+
+    @property
+    def reference_strategy(self) -> str:
+        """The strategy others are compared with (``statistics.reference``, else ``baseline`` if
+        the grid has it, else the grid's first strategy)."""
+        if self.statistics.reference is not None:
+            return self.statistics.reference
+        return "baseline" if "baseline" in self.grid.strategies else self.grid.strategies[0]
 
     @classmethod
     def load(cls, path: str | Path) -> Suite:
@@ -365,7 +391,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 def _resolve_paths(suite: Suite, base: Path) -> Suite:
     updates = {}
-    for key in ("path", "train", "validation", "test"):
+    for key in DATA_FILES:
         value = getattr(suite.data, key)
         if value is not None and not value.is_absolute():
             updates[key] = (base / value).resolve()
@@ -378,13 +404,18 @@ def _resolve_paths(suite: Suite, base: Path) -> Suite:
 def _check_semantics(suite: Suite, source: str | Path) -> None:
     from .strategies import resolve_strategies  # strategies import suite models
 
-    for key in ("path", "train", "validation", "test"):
+    for key in DATA_FILES:
         value = getattr(suite.data, key)
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", file=source,
                                   key=f"data.{key}", fix="correct the path (relative to the suite file).")
     check_recipe(suite.recipe, source=source, key="recipe")
     resolve_strategies(suite, source=source)
+    reference = suite.statistics.reference
+    if reference is not None and reference not in suite.grid.strategies:
+        raise OverfitLabError(f"reference strategy '{reference}' is not in grid.strategies.", file=source,
+                              key="statistics.reference",
+                              fix=f"name one of: {', '.join(suite.grid.strategies)}.")
 
 
 def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:
