@@ -175,6 +175,47 @@ class RunResult:
 
         return generalization_table(self.cells, self.metrics, self.suite.verdict)
 
+    @property
+    def scores(self) -> pd.DataFrame:
+        """One row per finished cell with every headline score (see :mod:`overfit_lab.scores`)."""
+        from .scores import cell_scores
+
+        return cell_scores(self)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Mean and 95% confidence interval over seeds per size x strategy x score."""
+        from .scores import SCORES
+        from .stats import summarize
+
+        scores = self.scores
+        return summarize(scores, [m for m in SCORES if m in scores.columns])
+
+    @property
+    def comparisons(self) -> pd.DataFrame:
+        """Each strategy against the reference, paired by seed, per size and score, corrected
+        across the run (see :func:`overfit_lab.stats.compare_strategies`)."""
+        from .scores import SCORES
+        from .stats import compare_strategies
+
+        scores, spec = self.scores, self.suite.statistics
+        directions = {m: s.higher_is_better for m, s in SCORES.items()
+                      if s.higher_is_better is not None and m in scores.columns}
+        if scores.empty or self.suite.reference_strategy not in set(scores["strategy"]):
+            return pd.DataFrame()
+        return compare_strategies(scores, directions, reference=self.suite.reference_strategy,
+                                  alpha=spec.alpha, correction=spec.correction)
+
+    @property
+    def learning_curves(self) -> pd.DataFrame:
+        """The accuracy gap against train size per strategy, as a fitted power law."""
+        from .stats import learning_curves
+
+        scores = self.scores
+        if scores.empty:
+            return pd.DataFrame()
+        return learning_curves(scores, "gap_accuracy", threshold=self.suite.statistics.gap_threshold)
+
 
 def load_run(run_dir: str | Path) -> RunResult:
     """Read a run directory written by :func:`overfit_lab.run_suite`."""

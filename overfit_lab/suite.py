@@ -267,7 +267,6 @@ class StatisticsSpec(_Strict):
 
     # the strategy every other one is compared with; default "baseline", else the grid's first
     reference: str | None = None
-    confidence: float = Field(0.95, gt=0, lt=1)
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["holm", "bh"] = "holm"
     gap_threshold: float = Field(0.05, gt=0)  # learning curves: size at which the accuracy gap falls below

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -158,3 +159,39 @@ def test_cli_bad_run_dir_is_one_line_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_scores_summary_and_comparisons(finished_run):
+    scores = finished_run.scores
+    assert len(scores) == 8
+    for column in ("test_accuracy", "gap_accuracy", "ece", "membership_advantage", "mean_cka",
+                   "worst_robustness_drop", "bias_amplification"):
+        assert scores[column].notna().all(), column
+    general = finished_run.generalization
+    last = general[general.epochs == 2].set_index("cell_id")["test_accuracy"]
+    assert scores.set_index("cell_id")["test_accuracy"].equals(last.loc[scores["cell_id"]])
+    comparisons = finished_run.comparisons
+    assert set(comparisons["strategy"]) == {"freeze1"} and set(comparisons["train_size"]) == {40, 80}
+    assert (comparisons["n"] == 2).all()  # paired over both seeds
+    row = comparisons[(comparisons.train_size == 80) & (comparisons.metric == "test_accuracy")].iloc[0]
+    pair = scores[scores.train_size == 80].pivot(index="seed", columns="strategy", values="test_accuracy")
+    assert row.mean_difference == pytest.approx((pair["freeze1"] - pair["baseline"]).mean())
+    assert set(comparisons["verdict"]) <= {"better", "worse", "no evidence"}
+    summary = finished_run.summary
+    assert set(summary["method"]) == {"t"} and (summary["n"] == 2).all()
+
+
+def test_terminal_summary_fits_100_columns(finished_run):
+    from rich.console import Console
+
+    from overfit_lab.report.terminal import print_summary
+
+    console = Console(width=100, record=True, force_terminal=False)
+    print_summary(finished_run, console)
+    text = console.export_text()
+    assert "strategies against 'baseline', paired by seed" in text and "reference" in text
+    assert "worst drop" in text and "mean CKA" in text
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 100
+    lines = [line.strip() for line in text.splitlines()]
+    assert not [line for line in lines if re.fullmatch(r"[\d/,]+|[a-z]+ \d/\d", line)]  # no wrapped cells
+    assert sum(line.startswith(("40 ", "80 ")) for line in lines) == 4 + 2 + 4

@@ -18,16 +18,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..stats import mean_ci
+from ..scores import SCORES
+from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
 
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
 
 
 def make_console(**kwargs) -> Console:
-    """A rich console; when output is not a terminal (logs, pipes) tables get 120 columns."""
+    """A rich console; when output is not a terminal (logs, pipes) tables get 100 columns."""
     console = Console(**kwargs)
     if not console.is_terminal:
-        console.width = 120
+        console.width = 100
     return console
 
 
@@ -115,8 +116,10 @@ def summary_table(run) -> Table:
     table_rows = run.generalization
     epochs = max(run.suite.grid.epochs)
     seeds = len(run.suite.grid.seeds)
-    title = f"{run.suite.name}: after {epochs} epochs, mean ± 95% CI over {seeds} seed(s)"
-    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+    method = "bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "t"
+    title = f"{run.suite.name}: after {epochs} epochs, mean ± 95% CI ({method}) over {seeds} seed(s)"
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     for column in ("size", "strategy", "val acc", "test acc", "acc gap", "loss gap", "best ep", "verdict"):
         table.add_column(column, justify="left" if column in ("strategy", "verdict") else "right",
                          no_wrap=column != "verdict")
@@ -136,39 +139,88 @@ def summary_table(run) -> Table:
     return table
 
 
-DIAGNOSTIC_COLUMNS = {  # column -> (metric, how rows of one cell reduce to one figure)
-    "worst drop": ("worst_robustness_drop", "max"),
-    "bias amp": ("bias_amplification", "mean"),
-    "ECE": ("ece", "mean"),
-    "MIA adv": ("membership_advantage", "mean"),
-    "mean CKA": ("mean_cka", "mean"),
-    "alpha": ("mean_alpha", "mean"),
-}
+DIAGNOSTIC_SCORES = ("worst_robustness_drop", "bias_amplification", "ece", "membership_advantage", "mean_cka",
+                     "mean_alpha")
+MARK = {"better": "[green]▲[/]", "worse": "[red]▼[/]"}
 
 
-def diagnostics_table(run, checkpoint: str = "final") -> Table | None:
-    """Per train size x strategy: the headline figure of each diagnostic, mean ± 95% CI."""
-    diag = run.diagnostics
-    if diag.empty:
+def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
+    """Per train size x strategy: the headline figure of each diagnostic at the final checkpoint,
+    mean ± 95% CI over seeds."""
+    scores = run.scores if scores is None else scores
+    present = [name for name in DIAGNOSTIC_SCORES if name in scores.columns]
+    if not present:
         return None
-    diag = diag[diag["checkpoint"] == checkpoint].merge(run.cells[["cell_id", "train_size", "strategy"]])
-    table = Table(title=f"diagnostics at the {checkpoint} checkpoint (test split)", title_justify="left",
-                  header_style="bold", box=box.SIMPLE_HEAD)
+    table = Table(title="diagnostics at the final checkpoint (test split)", title_justify="left",
+                  header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     table.add_column("size", justify="right")
-    table.add_column("strategy")
-    present = {col: spec for col, spec in DIAGNOSTIC_COLUMNS.items() if spec[0] in set(diag["metric"])}
-    for column in present:
-        table.add_column(column, justify="right", no_wrap=True)
-    order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
-    keys = sorted(diag.groupby(["train_size", "strategy"]).groups, key=lambda k: (k[0], order.get(k[1], 99)))
-    for size, strategy in keys:
-        rows = diag[(diag["train_size"] == size) & (diag["strategy"] == strategy)]
-        cells = []
-        for metric, how in present.values():
-            per_cell = rows[rows["metric"] == metric].groupby("cell_id")["value"].agg(how)
-            cells.append(_fmt(per_cell))
-        table.add_row(str(size), strategy, *cells)
+    table.add_column("strategy", overflow="ellipsis", max_width=16)
+    for name in present:
+        table.add_column(SCORES[name].label, justify="right", no_wrap=True)
+    for (size, strategy), rows in _ordered_groups(run, scores, ["train_size", "strategy"]):
+        table.add_row(str(size), strategy, *(_fmt(rows[name]) for name in present))
     return table
+
+
+def _ordered_groups(run, frame: pd.DataFrame, keys: list[str]):
+    order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
+    return sorted(frame.groupby(keys), key=lambda kv: (*kv[0][:-1], order.get(kv[0][-1], 99)))
+
+
+def comparison_table(run, scores: pd.DataFrame | None = None,
+                     comparisons: pd.DataFrame | None = None) -> Table | None:
+    """Per size, strategies ranked by mean test accuracy, with the paired difference from the
+    reference strategy for test accuracy and the accuracy gap, the corrected p-value and a mark
+    where the difference is significant (▲ better, ▼ worse)."""
+    scores = run.scores if scores is None else scores
+    if scores.empty or scores["strategy"].nunique() < 2:
+        return None
+    comparisons = run.comparisons if comparisons is None else comparisons
+    spec, reference = run.suite.statistics, run.suite.reference_strategy
+    table = Table(title=f"strategies against '{reference}', paired by seed", title_justify="left",
+                  header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    columns = ("size", "#", "strategy", "test acc", "Δ test acc", "p adj", "acc gap", "Δ acc gap", "p adj")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True,
+                         overflow="ellipsis", max_width=16 if column == "strategy" else None)
+    by_key = {} if comparisons.empty else {
+        (r.train_size, r.label_noise, r.strategy, r.metric): r for r in comparisons.itertuples()}
+    groups = sorted(scores.groupby(["train_size", "label_noise"]), key=lambda kv: kv[0])
+    noisy = scores["label_noise"].nunique() > 1
+    for i, ((size, noise), rows) in enumerate(groups):
+        means = rows.groupby("strategy")["test_accuracy"].mean().sort_values(ascending=False)
+        for rank, strategy in enumerate(means.index, start=1):
+            cells = rows[rows["strategy"] == strategy]
+            parts = []
+            for metric in ("test_accuracy", "gap_accuracy"):
+                parts.append(_fmt(cells[metric]))
+                parts += _difference(by_key.get((size, noise, strategy, metric)), strategy == reference)
+            label = f"{size}" + (f" n{noise:g}" if noisy else "")
+            table.add_row(label if rank == 1 else "", str(rank), strategy, *parts,
+                          end_section=rank == len(means) and i < len(groups) - 1)
+    seeds = scores.groupby(["train_size", "strategy"])["seed"].nunique().min()
+    correction = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[spec.correction]
+    if seeds < 2:
+        table.caption = "one seed: no significance can be claimed; run more seeds to compare strategies."
+    else:
+        table.caption = (f"▲ better / ▼ worse than '{reference}': paired t-test, {correction}-corrected "
+                         f"p < {spec.alpha:g}; no mark: no evidence of a difference.")
+    table.caption_justify = "left"
+    return table
+
+
+def _difference(row, is_reference: bool) -> list[str]:
+    if is_reference:
+        return ["[dim]reference[/]", ""]
+    if row is None or np.isnan(row.mean_difference):
+        return ["-", "-"]
+    text = f"{row.mean_difference:+.3f}"
+    if row.n > 1 and not np.isnan(row.low):
+        text += f"±{(row.high - row.low) / 2:.3f}"
+    p = "-" if np.isnan(row.p_adjusted) else f"{row.p_adjusted:.3f}"
+    return [f"{text} {MARK.get(row.verdict, ' ')}", p]
 
 
 def failed_cells(run) -> Table | None:
@@ -187,7 +239,8 @@ def print_summary(run, console: Console | None = None) -> None:
     """Print the summary table, failed cells and where the run is stored."""
     console = console or make_console()
     parts = [summary_table(run)]
-    for extra in (diagnostics_table(run), failed_cells(run)):
+    scores = run.scores
+    for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failed_cells(run)):
         if extra is not None:
             parts.append(extra)
     console.print(Group(*parts))
