@@ -76,6 +76,19 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
         print_summary(load_run(run_dir), console)
 
 
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run directory."),
+           output: Path = typer.Option(None, "--output", "-o",
+                                       help="Write the report here (default: RUN_DIR/report.html).")) -> None:
+    """Write the self-contained HTML report of a run."""
+    from .report.html import write_report
+    from .store import load_run
+
+    with _user_errors():
+        path = write_report(load_run(run_dir), output)
+    console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 @app.command("list")
 def list_things() -> None:
     """List packaged suites, strategies, built-in data sets and model aliases."""

@@ -62,7 +62,8 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
         data = load_task_data(suite, source=source)
         environment = {**environment_facts(), "seeds": suite.grid.seeds, "data_seed": suite.data.seed}
         store = RunStore.create(run_dir, suite, environment,
-                                meta={"data_fingerprint": data.fingerprint()})
+                                meta={"data_fingerprint": data.fingerprint(),
+                                      "label_names": data.label_names})
 
     cells = build_grid(suite)
     finished = store.finished_ids()
@@ -89,9 +90,25 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
                 store.commit(result)
                 progress.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
     run = load_run(store.run_dir)
+    report = _write_report(run, console)
     if not quiet:
         print_summary(run, console)
+        if report is not None:
+            console.print(f"[dim]report: {report}[/]")
     return run
+
+
+def _write_report(run: RunResult, console: Console) -> Path | None:
+    """Write report.html into the run directory; a failure is reported, never fatal (the run's
+    results are already stored, and `overfit-lab report` can try again)."""
+    from .report.html import write_report
+
+    try:
+        return write_report(run)
+    except Exception as exc:  # noqa: BLE001 - the stored run matters more than its report
+        console.print(f"[yellow]warning: the HTML report could not be written ({type(exc).__name__}: {exc}); "
+                      f"retry with: overfit-lab report {run.run_dir}[/]")
+        return None
 
 
 def _check_data_unchanged(store: RunStore, suite: Suite) -> None:

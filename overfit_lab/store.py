@@ -63,6 +63,19 @@ CREATE TABLE IF NOT EXISTS diagnostics (
     layer TEXT
 );
 CREATE INDEX IF NOT EXISTS diagnostics_cell ON diagnostics(cell_id);
+CREATE TABLE IF NOT EXISTS examples (
+    cell_id TEXT NOT NULL REFERENCES cells(cell_id),
+    kind TEXT NOT NULL,
+    op TEXT,
+    severity REAL,
+    text TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    label INTEGER NOT NULL,
+    pred INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    variant_pred INTEGER NOT NULL,
+    variant_confidence REAL NOT NULL
+);
 """
 
 
@@ -99,6 +112,8 @@ class RunStore:
         if not store.db_path.is_file():
             raise OverfitLabError(f"{store.run_dir} holds no overfit-lab run ({DB_NAME} is missing).",
                                   key="RUN_DIR", fix="give the directory a run wrote.")
+        with closing(store._connect()) as db, db:
+            db.executescript(SCHEMA)  # a run from an earlier version gains the newer (empty) tables
         return store
 
     def _connect(self) -> sqlite3.Connection:
@@ -127,6 +142,7 @@ class RunStore:
         with closing(self._connect()) as db, db:
             db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell["cell_id"],))
             db.execute("DELETE FROM diagnostics WHERE cell_id = ?", (cell["cell_id"],))
+            db.execute("DELETE FROM examples WHERE cell_id = ?", (cell["cell_id"],))
             db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (cell["cell_id"], cell["train_size"], cell["strategy"], cell["seed"], cell["label_noise"],
@@ -140,6 +156,8 @@ class RunStore:
             )
             db.executemany("INSERT INTO diagnostics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            [(cell["cell_id"], *row) for row in result.diagnostics])
+            db.executemany("INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(cell["cell_id"], *row) for row in result.examples])
 
 
 @dataclass
@@ -158,6 +176,10 @@ class RunResult:
     diagnostics : DataFrame
         Long format, one row per cell x checkpoint (``final``, ``best``) x metric, with the
         ``group``, ``op``, ``severity`` or ``layer`` the figure belongs to where there is one.
+    examples : DataFrame
+        Example inputs at the final checkpoint, for the report: ``kind`` (``robustness``: the
+        worst perturbation's flips; ``counterfactual``: the largest identity-swap changes),
+        ``text``, ``variant``, ``label``, and both predictions with their confidence.
     """
 
     run_dir: Path
@@ -167,6 +189,7 @@ class RunResult:
     cells: pd.DataFrame
     metrics: pd.DataFrame
     diagnostics: pd.DataFrame
+    examples: pd.DataFrame
 
     @property
     def generalization(self) -> pd.DataFrame:
@@ -227,10 +250,11 @@ def load_run(run_dir: str | Path) -> RunResult:
         diagnostics = pd.read_sql_query(
             "SELECT cell_id, checkpoint, metric, value, grp AS 'group', op, severity, layer "
             "FROM diagnostics", db)
+        examples = pd.read_sql_query("SELECT * FROM examples", db)
     cells["record_epochs"] = cells["record_epochs"].map(json.loads)
     info = pd.DataFrame([json.loads(x) for x in cells.pop("info")], index=cells.index)
     cells = pd.concat([cells.drop(columns="finished_at"), info, cells["finished_at"]], axis=1)
     return RunResult(run_dir=Path(run_dir), suite=Suite.from_json(meta["suite"]),
                      environment=json.loads(meta["environment"]),
                      meta={k: json.loads(v) for k, v in meta.items() if k not in ("suite", "environment")},
-                     cells=cells, metrics=metrics, diagnostics=diagnostics)
+                     cells=cells, metrics=metrics, diagnostics=diagnostics, examples=examples)

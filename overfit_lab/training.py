@@ -57,6 +57,8 @@ class CellResult:
     info: dict = field(default_factory=dict)
     # checkpoint, metric, value, group, op, severity, layer
     diagnostics: list[tuple] = field(default_factory=list)
+    # kind, op, severity, text, variant, label, pred, confidence, variant_pred, variant_confidence
+    examples: list[tuple] = field(default_factory=list)
 
 
 def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
@@ -80,7 +82,7 @@ def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
     info = {**recorder.info, "wall_s": time.perf_counter() - started,
             "train_s": sum(recorder.train_s), "eval_s": sum(recorder.eval_s)}
     return CellResult(cell=cell.describe(), status=status, reason=reason, metrics=recorder.rows, info=info,
-                      diagnostics=recorder.diagnostics)
+                      diagnostics=recorder.diagnostics, examples=recorder.examples)
 
 
 # --------------------------------------------------------------------------- data per process
@@ -172,6 +174,7 @@ class _Recorder(TrainerCallback):
         self.logits: dict[str, np.ndarray] = {}  # latest clean logits per split
         self.best: dict = {"loss": math.inf, "epoch": 0, "state": None, "logits": {}}
         self.diagnostics: list[tuple] = []
+        self.examples: list[tuple] = []
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._t0 = time.perf_counter()
@@ -304,7 +307,7 @@ def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, model_path: 
     def context(name: str, logits: dict) -> CheckpointContext:
         return CheckpointContext(checkpoint=name, model=model, tokenizer=tokenizer, suite=suite, data=data,
                                  train_rows=rows, encoded=recorder.splits, logits=logits,
-                                 model_path=model_path, forward=forward)
+                                 model_path=model_path, forward=forward, examples=recorder.examples)
 
     rng = _rng_state()
     try:

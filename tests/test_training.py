@@ -126,6 +126,16 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     assert cka["0"] == pytest.approx(1.0, abs=1e-9) and cka["1"] == pytest.approx(1.0, abs=1e-9)
     robustness = final[final.metric == "robustness_drop"]
     assert set(robustness["op"]) == set(suite.diagnostics.robustness.ops)
+    roc = final[final.metric == "membership_roc_tpr"]["value"].to_numpy()
+    assert len(roc) == 21 and (np.diff(roc) >= 0).all() and roc[-1] == 1.0
+    columns = ["kind", "op", "severity", "text", "variant", "label", "pred", "confidence", "variant_pred",
+               "variant_confidence"]
+    examples = pd.DataFrame(result.examples, columns=columns)
+    assert set(examples["kind"]) == {"robustness", "counterfactual"}
+    assert (examples.groupby("kind").size() <= 5).all()
+    assert (examples["text"] != examples["variant"]).all()
+    worst = final[final.metric == "worst_robustness_drop"].iloc[0]
+    assert set(examples[examples.kind == "robustness"]["op"]) == {worst["op"]}
 
 
 def test_diagnostics_can_be_switched_off(tiny_model, tiny_csv):

@@ -30,6 +30,8 @@ from ..predict import Encoded, encode, predict_logits
 from ..suite import Suite
 
 Row = dict
+EXAMPLES_PER_KIND = 5
+ROC_GRID = np.linspace(0.0, 1.0, 21)
 
 
 @dataclass
@@ -47,6 +49,8 @@ class CheckpointContext:
     model_path: str
     # examples the diagnostics ran through the model and the seconds it took (for the benchmark)
     forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+    # example inputs for the report (final checkpoint only): see add_examples
+    examples: list = field(default_factory=list)
 
     @contextmanager
     def forward_pass(self, n_examples: int) -> Iterator[None]:
@@ -65,6 +69,18 @@ class CheckpointContext:
                              max_length=self.suite.model.max_length)
             logits = predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
         return softmax(logits.astype(np.float64), axis=1)
+
+    def add_examples(self, kind: str, texts: list[str], variants: list[str], labels: np.ndarray,
+                     proba: np.ndarray, variant_proba: np.ndarray, order: np.ndarray, *,
+                     op: str | None = None, severity: float | None = None,
+                     limit: int = EXAMPLES_PER_KIND) -> None:
+        """Keep up to ``limit`` inputs, in ``order``, with their variant and both predictions."""
+        if self.checkpoint != "final":
+            return
+        for i in list(order)[:limit]:
+            self.examples.append((kind, op, severity, texts[i], variants[i], int(labels[i]),
+                                  int(proba[i].argmax()), float(proba[i].max()),
+                                  int(variant_proba[i].argmax()), float(variant_proba[i].max())))
 
     def test_subsample(self, size: int) -> np.ndarray:
         """A fixed subsample of test positions (the same for every cell of a run)."""
@@ -105,12 +121,17 @@ def _per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _memorization(ctx: CheckpointContext) -> list[Row]:
-    from .memorization import membership_advantage, membership_auc, noise_memorization_rate
+    from .memorization import membership_advantage, membership_auc, membership_roc, noise_memorization_rate
 
     members = _per_example_loss(ctx.logits["train"], ctx.encoded["train"].labels)
     others = _per_example_loss(ctx.logits["validation"], ctx.encoded["validation"].labels)
     rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others)},
             {"metric": "membership_auc", "value": membership_auc(members, others)}]
+    roc = membership_roc(members, others)
+    # for the report: the best TPR the attack reaches at each FPR of a fixed grid
+    at = np.searchsorted(roc["fpr"].to_numpy(), ROC_GRID, side="right") - 1
+    for fpr, tpr in zip(ROC_GRID, roc["tpr"].to_numpy()[at], strict=True):
+        rows.append({"metric": "membership_roc_tpr", "value": float(tpr), "group": f"{fpr:.2f}"})
     noisy, clean = ctx.train_rows["label"].to_numpy(), ctx.train_rows["clean_label"].to_numpy()
     if (noisy != clean).any():
         predicted = ctx.logits["train"].argmax(axis=1)
@@ -139,10 +160,16 @@ def _robustness(ctx: CheckpointContext) -> list[Row]:
             for metric in ("accuracy_perturbed", "robustness_drop", "flip_rate", "mean_confidence_change"):
                 rows.append({"metric": metric, "value": report[metric], "op": op, "severity": severity})
             if worst is None or report["robustness_drop"] > worst[0]:
-                worst = (report["robustness_drop"], op, severity)
+                worst = (report["robustness_drop"], op, severity, perturbed, scored, changed)
     if worst is not None:
-        rows.append({"metric": "worst_robustness_drop", "value": worst[0], "op": worst[1],
-                     "severity": worst[2]})
+        drop, op, severity, perturbed, scored, changed = worst
+        rows.append({"metric": "worst_robustness_drop", "value": drop, "op": op, "severity": severity})
+        # flipped predictions first, then the largest confidence changes, among changed inputs
+        flipped = scored.argmax(1) != clean.argmax(1)
+        change = np.abs(scored - clean).max(axis=1)
+        order = [i for i in np.lexsort((-change, ~flipped)) if changed[i]]
+        ctx.add_examples("robustness", texts, perturbed, y, clean, scored, np.array(order, dtype=int),
+                         op=op, severity=severity)
     return rows
 
 
@@ -206,10 +233,15 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
         swapped = [swap_identity_terms(t, pairs) for t in texts]
         changed = np.array([a != b for a, b in zip(texts, swapped, strict=True)])
         if changed.any():
-            flips = counterfactual_flips(proba[idx][changed], ctx.predict_texts(
-                [s for s, c in zip(swapped, changed, strict=True) if c]), positive_label=positive)
+            keep = np.flatnonzero(changed)
+            swapped_proba = ctx.predict_texts([swapped[i] for i in keep])
+            flips = counterfactual_flips(proba[idx][keep], swapped_proba, positive_label=positive)
             rows += [{"metric": "counterfactual_flip_rate", "value": flips["flip_rate"]},
                      {"metric": "counterfactual_abs_change", "value": flips["mean_abs_change"]}]
+            change = np.abs(swapped_proba[:, positive] - proba[idx][keep][:, positive])
+            ctx.add_examples("counterfactual", [texts[i] for i in keep], [swapped[i] for i in keep],
+                             y[idx][keep], proba[idx][keep], swapped_proba,
+                             np.argsort(-change, kind="stable"))
     return rows
 
 

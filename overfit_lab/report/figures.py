@@ -1,0 +1,266 @@
+"""Plotly figures of a run for the HTML report.
+
+Each function takes a :class:`~overfit_lab.store.RunResult` (and frames derived from it) and
+returns a ``plotly.graph_objects.Figure``, or ``None`` when the run has nothing to show. Figures
+aggregate over seeds (means with 95% intervals) instead of drawing every point, so the report
+stays small; per-cell learning curves use one dropdown instead of one plot per cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..stats import mean_ci
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22"]
+LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 380,
+          "font": {"size": 12}}
+
+
+def _colors(strategies: list[str]) -> dict[str, str]:
+    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(strategies)}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def learning_curves(run) -> go.Figure | None:
+    """Train and validation loss and accuracy per epoch, one cell at a time (dropdown), with the
+    best epoch (lowest validation loss) marked."""
+    metrics = run.metrics
+    finished = run.cells[run.cells["status"] == "finished"]["cell_id"].tolist()
+    if metrics.empty or not finished:
+        return None
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    series = [("train", "loss", 1, "#1f77b4", "solid"), ("validation", "loss", 1, "#d62728", "solid"),
+              ("train", "accuracy", 2, "#1f77b4", "dot"), ("validation", "accuracy", 2, "#d62728", "dot")]
+    buttons, shapes_per_cell = [], []
+    for k, cell_id in enumerate(finished):
+        rows = metrics[metrics["cell_id"] == cell_id]
+        for split, metric, col, color, dash in series:
+            part = rows[(rows["split"] == split) & (rows["metric"] == metric)].sort_values("epoch")
+            fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], name=f"{split} {metric}",
+                                     mode="lines+markers", line={"color": color, "dash": dash},
+                                     visible=k == 0, legendgroup=f"{split}{metric}"), row=1, col=col)
+        val = rows[(rows["split"] == "validation") & (rows["metric"] == "loss")]
+        best = int(val.loc[val["value"].idxmin(), "epoch"]) if not val.empty else None
+        shapes = [] if best is None else [
+            {"type": "line", "xref": xref, "yref": "paper", "x0": best, "x1": best, "y0": 0, "y1": 1,
+             "line": {"color": "#555", "dash": "dash", "width": 1}} for xref in ("x", "x2")]
+        shapes_per_cell.append(shapes)
+        visible = [j // len(series) == k for j in range(len(finished) * len(series))]
+        buttons.append({"label": cell_id, "method": "update",
+                        "args": [{"visible": visible}, {"shapes": shapes,
+                                                        "title.text": f"{cell_id}: best epoch {best}"}]})
+    first = buttons[0]["args"][1]["title.text"]
+    fig.update_layout(**{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 90}}, title={"text": first},
+                      shapes=shapes_per_cell[0],
+                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                    "y": 1.22, "yanchor": "top"}])
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    return fig
+
+
+def gap_vs_size(run, scores: pd.DataFrame, curves: pd.DataFrame) -> go.Figure | None:
+    """Mean accuracy gap against training size per strategy, with a 95% band and the fitted
+    power law (dashed)."""
+    if scores.empty or scores["train_size"].nunique() < 1:
+        return None
+    colors = _colors(run.suite.grid.strategies)
+    fig = go.Figure()
+    for strategy, rows in scores.groupby("strategy", sort=False):
+        stats = [(size, mean_ci(g["gap_accuracy"].to_numpy())) for size, g in rows.groupby("train_size")]
+        x = [s for s, _ in stats]
+        mean = [c.mean for _, c in stats]
+        low = [c.low if not np.isnan(c.low) else c.mean for _, c in stats]
+        high = [c.high if not np.isnan(c.high) else c.mean for _, c in stats]
+        color = colors.get(strategy, "#333")
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", line={"width": 0},
+                                 fillcolor=_rgba(color, 0.15), hoverinfo="skip", showlegend=False,
+                                 legendgroup=strategy))
+        fig.add_trace(go.Scatter(x=x, y=mean, name=strategy, mode="lines+markers", line={"color": color},
+                                 legendgroup=strategy))
+        fit = curves[curves["strategy"] == strategy] if not curves.empty else curves
+        if not fit.empty and np.isfinite(fit["a"].iloc[0]) and len(x) > 1:
+            grid = np.geomspace(min(x), max(x), 30)
+            fig.add_trace(go.Scatter(x=grid, y=fit["a"].iloc[0] * grid ** -fit["b"].iloc[0], mode="lines",
+                                     line={"color": color, "dash": "dash", "width": 1}, showlegend=False,
+                                     hoverinfo="skip", legendgroup=strategy))
+    fig.add_hline(y=run.suite.statistics.gap_threshold, line={"color": "#888", "dash": "dot"},
+                  annotation_text="gap threshold")
+    fig.update_layout(**LAYOUT, title="accuracy gap (train − validation) vs training size, mean and 95% CI")
+    fig.update_xaxes(title_text="training examples", type="log")
+    fig.update_yaxes(title_text="accuracy gap")
+    return fig
+
+
+def heatmaps(run, summary: pd.DataFrame) -> go.Figure | None:
+    """Size x strategy heatmaps of the mean accuracy gap and validation accuracy."""
+    if summary.empty:
+        return None
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy gap", "validation accuracy"),
+                        horizontal_spacing=0.15)
+    strategies = [s for s in run.suite.grid.strategies if s in set(summary["strategy"])]
+    for col, (metric, scale) in enumerate((("gap_accuracy", "Reds"), ("validation_accuracy", "Greens")), 1):
+        part = summary[summary["metric"] == metric].groupby(["strategy", "train_size"])["mean"].mean()
+        grid = part.unstack("train_size").reindex(strategies)
+        fig.add_trace(go.Heatmap(z=grid.to_numpy(), x=[str(c) for c in grid.columns], y=strategies,
+                                 colorscale=scale, text=np.round(grid.to_numpy(), 3), texttemplate="%{text}",
+                                 showscale=False, hovertemplate="size %{x}<br>%{y}: %{z:.3f}<extra></extra>"),
+                      row=1, col=col)
+    fig.update_layout(**{**LAYOUT, "height": max(280, 100 + 40 * len(strategies)),
+                         "margin": {**LAYOUT["margin"], "t": 80}},
+                      title="mean over seeds, largest epoch value")
+    fig.update_xaxes(title_text="training examples", type="category")
+    return fig
+
+
+def robustness_curves(run) -> go.Figure | None:
+    """Accuracy drop against perturbation severity per op (mean over cells), one strategy at a
+    time (dropdown)."""
+    diag = _final(run, "robustness_drop")
+    if diag.empty:
+        return None
+    strategies = [s for s in run.suite.grid.strategies if s in set(diag["strategy"])]
+    ops = sorted(diag["op"].dropna().unique())
+    fig = go.Figure()
+    for k, strategy in enumerate(strategies):
+        rows = diag[diag["strategy"] == strategy]
+        for i, op in enumerate(ops):
+            curve = rows[rows["op"] == op].groupby("severity")["value"].mean()
+            fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), name=op, mode="lines+markers",
+                                     line={"color": PALETTE[i % len(PALETTE)]}, visible=k == 0))
+    buttons = [{"label": s, "method": "update",
+                "args": [{"visible": [j // len(ops) == k for j in range(len(strategies) * len(ops))]},
+                         {"title.text": f"robustness drop vs severity: {s} (mean over sizes and seeds)"}]}
+               for k, s in enumerate(strategies)]
+    fig.update_layout(**{**LAYOUT, "height": 420}, title=buttons[0]["args"][1]["title.text"],
+                      updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.2}])
+    fig.update_xaxes(title_text="severity (share of characters or words touched)")
+    fig.update_yaxes(title_text="accuracy drop (clean − perturbed)")
+    return fig
+
+
+def reliability(run) -> go.Figure | None:
+    """Reliability diagram per strategy at the largest size: accuracy against mean confidence per
+    bin, pooled over seeds (bins weighted by their counts)."""
+    diag = run.diagnostics
+    if diag.empty or "reliability_count" not in set(diag["metric"]):
+        return None
+    frame = _final_wide(run, ["reliability_count", "reliability_confidence", "reliability_accuracy"])
+    frame = frame[frame["train_size"] == frame["train_size"].max()]
+    colors = _colors(run.suite.grid.strategies)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
+                             name="perfect calibration"))
+    for strategy, rows in frame.groupby("strategy", sort=False):
+        rows = rows[rows["reliability_count"] > 0]
+        weighted = rows.assign(conf=rows["reliability_confidence"] * rows["reliability_count"],
+                               acc=rows["reliability_accuracy"] * rows["reliability_count"])
+        pooled = weighted.groupby("group")[["conf", "acc", "reliability_count"]].sum()
+        pooled = pd.DataFrame({"confidence": pooled["conf"] / pooled["reliability_count"],
+                               "accuracy": pooled["acc"] / pooled["reliability_count"],
+                               "count": pooled["reliability_count"]}).sort_values("confidence")
+        fig.add_trace(go.Scatter(x=pooled["confidence"], y=pooled["accuracy"], name=strategy,
+                                 mode="lines+markers", marker={"size": 4 + 12 * np.sqrt(pooled["count"] /
+                                                                                        pooled["count"].sum())},
+                                 line={"color": colors.get(strategy, "#333")}))
+    size = frame["train_size"].max()
+    fig.update_layout(**LAYOUT, title=f"reliability diagram at {size} training examples (test split)")
+    fig.update_xaxes(title_text="mean confidence in bin", range=[0, 1])
+    fig.update_yaxes(title_text="accuracy in bin", range=[0, 1])
+    return fig
+
+
+def membership_roc(run) -> go.Figure | None:
+    """ROC of the loss-threshold membership attack per strategy at the largest size (mean TPR
+    over seeds at each FPR)."""
+    diag = _final(run, "membership_roc_tpr")
+    if diag.empty:
+        return None
+    diag = diag[diag["train_size"] == diag["train_size"].max()]
+    auc = _final(run, "membership_auc")
+    colors = _colors(run.suite.grid.strategies)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
+                             name="chance"))
+    for strategy, rows in diag.groupby("strategy", sort=False):
+        curve = rows.assign(fpr=rows["group"].astype(float)).groupby("fpr")["value"].mean()
+        same = (auc["strategy"] == strategy) & (auc["train_size"] == rows["train_size"].max())
+        mean_auc = auc[same]["value"]
+        fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines",
+                                 name=f"{strategy} (AUC {mean_auc.mean():.3f})",
+                                 line={"color": colors.get(strategy, "#333")}))
+    fig.update_layout(**LAYOUT, title=f"membership inference ROC at {diag['train_size'].max()} training "
+                                      "examples (members: training subset; non-members: validation)")
+    fig.update_xaxes(title_text="false positive rate", range=[0, 1])
+    fig.update_yaxes(title_text="true positive rate", range=[0, 1])
+    return fig
+
+
+def drift(run) -> go.Figure | None:
+    """Linear CKA with the pretrained model and relative weight distance per layer, per strategy
+    at the largest size."""
+    cka, dist = _final(run, "cka"), _final(run, "weight_distance")
+    if cka.empty and dist.empty:
+        return None
+    titles = ("linear CKA with the pretrained model (1 = unchanged)", "relative L2 distance of weights")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
+    colors = _colors(run.suite.grid.strategies)
+    for col, frame in ((1, cka), (2, dist)):
+        if frame.empty:
+            continue
+        frame = frame[frame["train_size"] == frame["train_size"].max()]
+        layers = list(dict.fromkeys(frame["layer"]))
+        for strategy, rows in frame.groupby("strategy", sort=False):
+            curve = rows.groupby("layer")["value"].mean().reindex(layers)
+            fig.add_trace(go.Scatter(x=layers, y=curve.to_numpy(), name=strategy, mode="lines+markers",
+                                     line={"color": colors.get(strategy, "#333")}, legendgroup=strategy,
+                                     showlegend=col == 1), row=1, col=col)
+    fig.update_layout(**LAYOUT, title="drift from the pretrained model, mean over seeds at the largest size")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def spectral(run) -> go.Figure | None:
+    """Power-law alpha of every weight matrix per strategy at the largest size, with the
+    2 and 6 flags."""
+    alpha = _final(run, "alpha")
+    if alpha.empty:
+        return None
+    alpha = alpha[alpha["train_size"] == alpha["train_size"].max()]
+    layers = list(dict.fromkeys(alpha["layer"]))
+    colors = _colors(run.suite.grid.strategies)
+    fig = go.Figure()
+    for strategy, rows in alpha.groupby("strategy", sort=False):
+        curve = rows.groupby("layer")["value"].mean().reindex(layers)
+        fig.add_trace(go.Scatter(x=list(range(len(layers))), y=curve.to_numpy(), text=layers, name=strategy,
+                                 mode="markers", marker={"color": colors.get(strategy, "#333"), "size": 6},
+                                 hovertemplate="%{text}<br>alpha %{y:.2f}<extra></extra>"))
+    for y, label in ((2, "alpha < 2: over-trained"), (6, "alpha > 6: under-trained")):
+        fig.add_hline(y=y, line={"color": "#888", "dash": "dot"}, annotation_text=label)
+    fig.update_layout(**LAYOUT, title="weight-spectrum power-law alpha per matrix (hover for its name)")
+    fig.update_xaxes(title_text="weight matrix (model order)")
+    fig.update_yaxes(title_text="alpha")
+    return fig
+
+
+def _final(run, metric: str) -> pd.DataFrame:
+    diag = run.diagnostics
+    if diag.empty:
+        return diag
+    rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
+    return rows.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
+
+
+def _final_wide(run, metrics: list[str]) -> pd.DataFrame:
+    diag = run.diagnostics
+    rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics)]
+    wide = rows.pivot_table(index=["cell_id", "group"], columns="metric", values="value").reset_index()
+    return wide.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")

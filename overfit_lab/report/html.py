@@ -1,0 +1,306 @@
+"""The self-contained HTML report of a run: jinja2 template, plotly with its JavaScript inlined.
+
+The file makes no network request when viewed: plotly.js is embedded once, figures are JSON in
+the page, and there are no web fonts or external styles. Every piece of text from the data, the
+suite or the run goes through jinja2's autoescaping (tables) or is JSON-encoded with ``<``, ``>``
+and ``&`` escaped (figures), so a dataset containing ``<script>`` cannot run anything.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ..scores import SCORES
+from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
+from . import figures
+
+REPORT_NAME = "report.html"
+EXAMPLES_SHOWN = 10
+SUMMARY_SCORES = ("test_accuracy", "validation_accuracy", "gap_accuracy", "gap_loss", "worst_robustness_drop",
+                  "bias_amplification", "ece", "membership_advantage", "mean_cka")
+
+
+def write_report(run, output: str | Path | None = None) -> Path:
+    """Render the run's report to ``output`` (default: ``report.html`` in the run directory)."""
+    path = Path(output) if output is not None else Path(run.run_dir) / REPORT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    html = render_report(run)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def render_report(run) -> str:
+    """The report as one HTML string."""
+    from plotly.offline import get_plotlyjs
+
+    env = Environment(loader=PackageLoader("overfit_lab", "report/templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    scores, summary, comparisons, curves = run.scores, run.summary, run.comparisons, run.learning_curves
+    plots = {
+        "curves": figures.learning_curves(run),
+        "gap": figures.gap_vs_size(run, scores, curves),
+        "heatmap": figures.heatmaps(run, summary),
+        "robustness": figures.robustness_curves(run),
+        "reliability": figures.reliability(run),
+        "roc": figures.membership_roc(run),
+        "drift": figures.drift(run),
+        "spectral": figures.spectral(run),
+    }
+    context = {
+        "run": run,
+        "title": run.suite.name,
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "headline": _headline(run, scores, comparisons),
+        "summary": _summary_rows(run, summary),
+        "summary_columns": [SCORES[m].label for m in SUMMARY_SCORES if m in set(summary.get("metric", []))],
+        "comparisons": _comparison_rows(comparisons),
+        "reference": run.suite.reference_strategy,
+        "statistics": run.suite.statistics,
+        "ci_method": _ci_method(run),
+        "curves": _curve_rows(curves),
+        "robustness_examples": _examples(run, "robustness"),
+        "counterfactual_examples": _examples(run, "counterfactual"),
+        "bias": _bias_rows(run),
+        "groups": _group_rows(run),
+        "counterfactual": _counterfactual_rows(run),
+        "failed": run.cells[run.cells["status"] != "finished"][["cell_id", "reason"]].to_dict("records"),
+        "suite_json": run.suite.to_json(),
+        "environment": _environment(run),
+        "plots": {name: _figure_json(fig) for name, fig in plots.items() if fig is not None},
+        "plotly_js": get_plotlyjs(),
+    }
+    return env.get_template("report.html.j2").render(**context)
+
+
+def _figure_json(fig) -> str:
+    # JSON inside <script>: escape what could close the tag or start markup
+    text = fig.to_json()
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _fmt(ci, digits: int = 3) -> str:
+    if np.isnan(ci.mean):
+        return "–"
+    text = f"{ci.mean:.{digits}f}"
+    if ci.n > 1 and not np.isnan(ci.low):
+        text += f" ± {(ci.high - ci.low) / 2:.{digits}f}"
+    return text
+
+
+def _ci_method(run) -> str:
+    seeds = len(run.suite.grid.seeds)
+    if seeds < 2:
+        return "one seed: no confidence intervals and no significance can be claimed"
+    method = "BCa bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "Student's t"
+    return f"mean ± half-width of the 95% {method} interval over {seeds} seeds"
+
+
+def _headline(run, scores: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
+    """What a reader needs first: who wins where (with significance), the worst overfitting."""
+    reference = run.suite.reference_strategy
+    per_size = []
+    if not scores.empty:
+        for size in sorted(scores["train_size"].unique()):
+            rows = pd.DataFrame() if comparisons.empty else comparisons[
+                (comparisons["train_size"] == size) & (comparisons["metric"] == "test_accuracy")]
+            better = rows[rows["verdict"] == "better"] if not rows.empty else rows
+            worse = rows[rows["verdict"] == "worse"] if not rows.empty else rows
+            if rows.empty:
+                text, kind = "only one strategy: nothing to compare", "neutral"
+            elif (rows["verdict"] == "one seed: no test").all():
+                text, kind = "one seed: no significance can be claimed", "neutral"
+            elif not better.empty:
+                best = better.sort_values("mean_difference", ascending=False).iloc[0]
+                text = (f"{best.strategy} beats {reference} on test accuracy by {best.mean_difference:+.3f} "
+                        f"(adjusted p = {best.p_adjusted:.3g})")
+                others = [s for s in better["strategy"] if s != best.strategy]
+                if others:
+                    text += f"; also better: {', '.join(others)}"
+                kind = "good"
+            else:
+                text = f"no strategy is significantly better than {reference} on test accuracy"
+                kind = "neutral"
+            if not worse.empty:
+                text += f"; significantly worse: {', '.join(worse['strategy'])}"
+            per_size.append({"size": int(size), "text": text, "kind": kind})
+    worst = None
+    general = run.generalization
+    if not general.empty:
+        last = general[general["epochs"] == general["epochs"].max()]
+        row = last.loc[last["gap_accuracy"].idxmax()]
+        worst = {"cell": row.cell_id, "gap": row.gap_accuracy, "verdict": row.verdict, "reason": row.reason,
+                 "overfit": int((last["verdict"] == "overfit").sum()), "cells": len(last)}
+    cells = run.cells
+    return {"per_size": per_size, "worst": worst, "finished": int((cells["status"] == "finished").sum()),
+            "failed": int((cells["status"] != "finished").sum()), "total": len(cells)}
+
+
+def _summary_rows(run, summary: pd.DataFrame) -> list[dict]:
+    if summary.empty:
+        return []
+    order = {s: i for i, s in enumerate(run.suite.grid.strategies)}
+    rows = []
+    for (size, noise, strategy), part in sorted(summary.groupby(["train_size", "label_noise", "strategy"]),
+                                                key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99))):
+        values = part.set_index("metric")
+        cells = [_fmt_row(values.loc[m]) for m in SUMMARY_SCORES if m in values.index]
+        rows.append({"size": int(size), "noise": noise, "strategy": strategy, "values": cells})
+    return rows
+
+
+def _fmt_row(row) -> str:
+    if np.isnan(row["mean"]):
+        return "–"
+    text = f"{row['mean']:.3f}"
+    if row["n"] > 1 and not np.isnan(row["low"]):
+        text += f" ± {(row['high'] - row['low']) / 2:.3f}"
+    return text
+
+
+def _comparison_rows(comparisons: pd.DataFrame) -> list[dict]:
+    if comparisons.empty:
+        return []
+    rows = []
+    order = {name: i for i, name in enumerate(SCORES)}
+    ordered = comparisons.assign(order=comparisons["metric"].map(order))
+    for r in ordered.sort_values(["train_size", "label_noise", "order", "strategy"]).itertuples():
+        ci = "" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]"
+        rows.append({"size": int(r.train_size), "metric": SCORES[r.metric].label, "strategy": r.strategy,
+                     "mean": f"{r.mean:.3f}", "reference": f"{r.reference_mean:.3f}",
+                     "difference": f"{r.mean_difference:+.3f}{ci}", "t_p": _p(r.t_pvalue),
+                     "wilcoxon_p": _p(r.wilcoxon_pvalue), "effect": "–" if np.isnan(r.effect_size)
+                     else f"{r.effect_size:+.2f}", "p_adjusted": _p(r.p_adjusted), "verdict": r.verdict,
+                     "n": int(r.n)})
+    return rows
+
+
+def _p(value: float) -> str:
+    return "–" if np.isnan(value) else f"{value:.3g}"
+
+
+def _curve_rows(curves: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in curves.itertuples() if not curves.empty else []:
+        if not np.isfinite(r.a):
+            size = "not enough sizes with a positive gap to fit"
+        elif np.isinf(r.size_below_threshold):
+            size = "never (the gap does not shrink with size)"
+        else:
+            size = f"≈ {r.size_below_threshold:,.0f} examples"
+        fit = "–" if not np.isfinite(r.a) else f"{r.a:.3g} · n^(−{r.b:.3g})"
+        rows.append({"strategy": r.strategy, "fit": fit, "size": size})
+    return rows
+
+
+def _label(run, value) -> str:
+    names = run.meta.get("label_names") or []
+    return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
+
+
+def _examples(run, kind: str) -> list[dict]:
+    examples = run.examples
+    if examples.empty:
+        return []
+    rows = examples[examples["kind"] == kind].copy()
+    if rows.empty:
+        return []
+    rows["flipped"] = rows["pred"] != rows["variant_pred"]
+    rows["change"] = (rows["confidence"] - rows["variant_confidence"]).abs()
+    if kind == "robustness":  # the cells that suffered most first
+        worst = run.diagnostics[(run.diagnostics["metric"] == "worst_robustness_drop")
+                                & (run.diagnostics["checkpoint"] == "final")].set_index("cell_id")["value"]
+        rows["rank"] = rows["cell_id"].map(worst).fillna(0)
+        rows = rows.sort_values(["flipped", "rank", "change"], ascending=False)
+    else:
+        rows = rows.sort_values(["flipped", "change"], ascending=False)
+    out = []
+    for r in rows.head(EXAMPLES_SHOWN).itertuples():
+        out.append({"cell": r.cell_id, "op": r.op or "identity swap",
+                    "severity": "" if pd.isna(r.severity) else f"{r.severity:g}", "text": r.text,
+                    "variant": r.variant, "label": _label(run, r.label),
+                    "pred": f"{_label(run, r.pred)} ({r.confidence:.2f})",
+                    "variant_pred": f"{_label(run, r.variant_pred)} ({r.variant_confidence:.2f})",
+                    "flipped": bool(r.flipped)})
+    return out
+
+
+def _per_cell(run, metric: str, group: str | None = None) -> pd.DataFrame:
+    diag = run.diagnostics
+    rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
+    if group is not None:
+        rows = rows[rows["group"] == group]
+    return rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
+
+
+def _cell_values(run, metric: str, group: str | None, size: int, strategy: str) -> pd.Series:
+    rows = _per_cell(run, metric, group)
+    return rows[(rows["train_size"] == size) & (rows["strategy"] == strategy)]["value"]
+
+
+def _bias_rows(run) -> list[dict]:
+    diag = run.diagnostics
+    if diag.empty:
+        return []
+    columns = [c for c in run.suite.data.group_columns] or sorted(
+        diag[diag["metric"] == "bias_amplification"]["group"].dropna().unique())
+    metrics = {"BiasAmp→": "bias_amplification", "BiasAmp (Zhao)": "bias_amplification_zhao",
+               "DP difference": "demographic_parity_difference", "EO difference": "equalized_odds_difference"}
+    # BIAS_COLUMNS in the template follows this order
+    rows = []
+    for column in columns:
+        present = _per_cell(run, "bias_amplification", column)
+        keys = sorted({(r.train_size, r.strategy) for r in present.itertuples()})
+        for size, strategy in keys:
+            values = []
+            for metric in metrics.values():
+                values.append(_fmt(mean_ci(_cell_values(run, metric, column, size, strategy).to_numpy())))
+            boot = []  # the within-cell bootstrap interval, averaged over seeds
+            for metric in ("demographic_parity_difference", "equalized_odds_difference"):
+                low = _cell_values(run, f"{metric}_low", column, size, strategy)
+                high = _cell_values(run, f"{metric}_high", column, size, strategy)
+                boot.append("–" if low.empty else f"[{low.mean():.3f}, {high.mean():.3f}]")
+            rows.append({"column": column, "size": int(size), "strategy": strategy, "values": values,
+                         "bootstrap": boot})
+    return rows
+
+
+def _counterfactual_rows(run) -> list[dict]:
+    flips = _per_cell(run, "counterfactual_flip_rate")
+    rows = []
+    for size, strategy in sorted({(r.train_size, r.strategy) for r in flips.itertuples()}):
+        rows.append({"size": int(size), "strategy": strategy, "values": [
+            _fmt(mean_ci(_cell_values(run, m, None, size, strategy).to_numpy()))
+            for m in ("counterfactual_flip_rate", "counterfactual_abs_change")]})
+    return rows
+
+
+def _group_rows(run) -> list[dict]:
+    diag = run.diagnostics
+    metrics = ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"]
+    rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics) & diag["group"].notna()]
+    if rows.empty:
+        return []
+    rows = rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
+    table = rows.pivot_table(index=["train_size", "strategy", "group"], columns="metric", values="value",
+                             aggfunc="mean").reset_index()
+    return [{"size": int(r["train_size"]), "strategy": r["strategy"], "group": r["group"],
+             "values": [f"{r.get(m, np.nan):.3f}" for m in metrics]} for _, r in table.iterrows()]
+
+
+def _environment(run) -> dict:
+    env = dict(run.environment)
+    cells = run.cells
+    timing = {}
+    for key in ("train_s", "eval_s", "diagnostics_s", "wall_s"):
+        if key in cells:
+            timing[key] = f"{cells[key].sum():.1f} s"
+    return {"facts": {k: v for k, v in env.items() if k != "versions"}, "versions": env.get("versions", {}),
+            "timing": timing, "json": json.dumps(env, indent=2)}

@@ -1,0 +1,140 @@
+"""The HTML report: content, escaping, self-containment, the CLI, and a real headless browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_sentences, tiny_suite_dict
+
+from overfit_lab import run_suite
+from overfit_lab.report.html import render_report, write_report
+from overfit_lab.suite import validate_suite
+
+XSS = "<script>alert(1)</script>"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
+SECTIONS = ("verdict", "curves", "size", "comparison", "robustness", "bias", "calibration", "memorization",
+            "drift", "spectral", "setup")
+PLOTS = ("heatmap", "curves", "gap", "robustness", "reliability", "roc", "drift", "spectral")
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tiny_model, tmp_path_factory):
+    """A finished run whose data and suite name carry a script tag."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    frame = make_sentences(240, seed=1)
+    frame["text"] = frame["text"] + " " + XSS
+    frame.to_csv(tmp / "data.csv", index=False)
+    raw = tiny_suite_dict(tiny_model, tmp / "data.csv", train_sizes=[40, 80], epochs=[1, 2],
+                          seeds=[0, 1])
+    raw["name"] = f"hostile {XSS}"
+    raw["diagnostics"] = {"robustness": {"subsample": 20, "severities": [0.3, 0.6]},
+                          "bias": {"bootstrap": 20}}
+    return run_suite(validate_suite(raw), output=tmp / "run", quiet=True)
+
+
+def test_run_writes_report_with_every_section(hostile_run):
+    path = hostile_run.run_dir / "report.html"
+    assert path.is_file()
+    html = path.read_text(encoding="utf-8")
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in html, section
+    for plot in PLOTS:
+        assert f'id="plot-{plot}"' in html, plot
+    assert "freeze1" in html and "baseline" in html
+    assert "Strategy comparison against baseline" in html
+
+
+def test_report_escapes_dataset_text(hostile_run):
+    html = render_report(hostile_run)
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text in the example tables
+
+
+
+def test_figure_json_cannot_close_its_script_tag():
+    import json
+
+    import plotly.graph_objects as go
+
+    from overfit_lab.report.html import _figure_json
+
+    fig = go.Figure(go.Scatter(x=[1], y=[2], name=XSS + " & </script>"))
+    text = _figure_json(fig)
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text)["data"][0]["name"] == XSS + " & </script>"
+
+
+def test_report_is_self_contained(hostile_run):
+    html = render_report(hostile_run)
+    assert not re.search(r"<(script|img|iframe)[^>]*\bsrc=", html)
+    assert not re.search(r"<link\b", html)
+    assert "Content-Security-Policy" in html
+
+
+def test_report_command_writes_elsewhere(hostile_run, tmp_path):
+    out = tmp_path / "nested" / "r.html"
+    done = subprocess.run([sys.executable, "-m", "overfit_lab", "report", str(hostile_run.run_dir),
+                           "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.is_file() and out.stat().st_size > 1_000_000  # plotly.js is inlined
+    bad = subprocess.run([sys.executable, "-m", "overfit_lab", "report", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def test_report_in_headless_chromium(hostile_run, tmp_path):
+    """Every plot renders, no console errors, no network request, the script tag fires nothing."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    path = write_report(hostile_run, tmp_path / "report.html")
+    errors, dialogs, requests = [], [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+            def route(r):
+                if r.request.url.startswith("file:"):
+                    r.continue_()
+                else:  # the network is blocked: any other request is recorded and refused
+                    requests.append(r.request.url)
+                    r.abort()
+
+            page.route("**/*", route)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(path.as_uri(), wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.plot')].every(d => d.querySelector('.main-svg'))",
+                timeout=60_000)
+            rendered = page.evaluate("() => [...document.querySelectorAll('.plot')]"
+                                     ".filter(d => d.querySelector('.main-svg')).map(d => d.id)")
+            shown = page.inner_text("#robustness")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report-top.png"))
+            page.locator("#comparison").screenshot(path=str(ARTIFACTS / "report-comparison.png"))
+        finally:
+            browser.close()
+    assert sorted(rendered) == sorted(f"plot-{p}" for p in PLOTS)
+    assert errors == []
+    assert dialogs == []
+    assert requests == []
+    assert XSS in shown  # the dataset's script tag is displayed as text
