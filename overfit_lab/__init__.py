@@ -2,7 +2,7 @@
 
 Public API::
 
-    from overfit_lab import Suite, load_suite, run_suite, load_run
+    from overfit_lab import Suite, load_suite, run_suite, load_run, audit, check_run
 
 Downloads from the Hugging Face hub are off unless the user sets ``HF_HUB_OFFLINE=0``.
 """
@@ -18,9 +18,12 @@ __version__ = "0.1.0"
 
 # Imported on first use, so `overfit-lab list` or a bad suite does not wait for torch.
 _EXPORTS = {
+    "CheckReport": ".checks",
     "OverfitLabError": ".errors",
     "RunResult": ".store",
     "Suite": ".suite",
+    "audit": ".auditing",
+    "check_run": ".checks",
     "load_run": ".store",
     "load_suite": ".suite",
     "run_suite": ".runner",

@@ -89,6 +89,138 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory."),
     console.print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+baseline_app = typer.Typer(no_args_is_help=True,
+                           help="Save the metrics a recipe achieved, to check later runs against.")
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("save")
+def baseline_save(run_dir: Path = typer.Argument(..., help="A finished run directory."),
+                  to: Path = typer.Option(..., "--to", help="The baseline file to write (JSON).")) -> None:
+    """Store every score of a run (per size x strategy: seeds, mean, 95% interval) as a baseline."""
+    from .checks import save_baseline
+    from .store import load_run
+
+    with _user_errors():
+        run = load_run(run_dir)
+        path = save_baseline(run, to)
+    console.print(f"baseline of {run.suite.name} ({run_dir}) written to {path}")
+
+
+def _finish_check(report, junit: Path | None, markdown: Path | None) -> None:
+    """Print the check table, write the CI files, exit 1 when something failed."""
+    from .report.ci import junit_xml, markdown_summary, write_text
+    from .report.terminal import checks_table
+
+    console.print(checks_table(report))
+    if junit is not None:
+        console.print(f"[dim]JUnit XML: {write_text(junit, junit_xml(report))}[/]")
+    if markdown is not None:
+        console.print(f"[dim]Markdown summary: {write_text(markdown, markdown_summary(report))}[/]")
+    if not report.passed:
+        for line in report.failures():
+            errors.print(f"[red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    suite: str = typer.Argument(None, help="Suite file or packaged suite name; with --run, optional "
+                                "(its checks replace the run's own)."),
+    run_dir: Path = typer.Option(None, "--run", help="Check this finished run instead of running the suite."),
+    baseline: Path = typer.Option(None, "--baseline", help="Baseline file (overfit-lab baseline save)."),
+    junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    markdown: Path = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
+    output: Path = typer.Option(None, "--output", "-o", help="Run directory when the suite is run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or run summary."),
+) -> None:
+    """Run a suite (or take a finished run) and evaluate its checks and a baseline.
+
+    Exit status: 0 all passed, 1 a check failed or a metric regressed, 2 bad input.
+    """
+    from .checks import check_run, load_checks
+    from .runner import run_suite
+    from .store import load_run
+
+    with _user_errors():
+        if run_dir is None and suite is None:
+            raise OverfitLabError("give a suite to run, or --run RUN_DIR.", key="SUITE",
+                                  fix="e.g. overfit-lab check suites/quickstart.toml "
+                                      "--baseline baseline.json.")
+        if run_dir is not None:
+            run = load_run(run_dir)
+            checks = regression = None
+            if suite is not None:  # a suite file or a file of [checks.*] tables, against the run's grid
+                source = load_checks(_suite_path(suite), run.suite)
+                checks, regression = source.checks, source.regression
+        else:
+            run = run_suite(_suite_path(suite), output=output, console=console, quiet=quiet)
+            checks = regression = None
+        report = check_run(run, checks=checks, baseline=baseline, regression=regression)
+    _finish_check(report, junit, markdown)
+
+
+@app.command()
+def compare(run_a: Path = typer.Argument(..., help="The run to compare against (A)."),
+            run_b: Path = typer.Argument(..., help="The run compared (B)."),
+            output: Path = typer.Option(None, "--output", "-o",
+                                        help="HTML file (default: RUN_B/compare-<A's directory name>.html)."),
+            ) -> None:
+    """Side by side of two runs: what improved and what regressed, with significance."""
+    from .checks import compare_run_scores
+    from .report.html import write_comparison
+    from .report.terminal import run_comparison_table
+    from .store import load_run
+
+    with _user_errors():
+        a, b = load_run(run_a), load_run(run_b)
+        frame = compare_run_scores(a, b)
+        if frame.empty:
+            raise OverfitLabError("the two runs share no training size x strategy with finished cells.",
+                                  key="RUN_B", fix="compare runs of the same grid (or overlapping ones).")
+    console.print(run_comparison_table(frame, f"A ({run_a.name})", f"B ({run_b.name})",
+                                       alpha=b.suite.statistics.alpha))
+    path = write_comparison(a, b, frame, output or Path(run_b) / f"compare-{Path(run_a).resolve().name}.html")
+    console.print(f"comparison written to {path}")
+
+
+@app.command("audit")
+def audit_command(
+    model: Path = typer.Option(..., "--model", help="The fine-tuned model directory (save_pretrained)."),
+    train: Path = typer.Option(..., "--train", help="The data it was fine-tuned on."),
+    test: Path = typer.Option(..., "--test", help="Held-out data."),
+    validation: Path = typer.Option(None, "--validation",
+                                    help="Held-out data for the gap (default: --test)."),
+    groups: list[str] = typer.Option(None, "--groups", help="Group column(s): repeat or comma-separate."),
+    reference: Path = typer.Option(None, "--reference", help="The pretrained model, for drift."),
+    checks: Path = typer.Option(None, "--checks", help="TOML file with [checks.NAME] tables."),
+    baseline: Path = typer.Option(None, "--baseline", help="Baseline file of an earlier audit."),
+    junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (with --checks/--baseline)."),
+    markdown: Path = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
+    text_column: str = typer.Option("text", "--text-column"),
+    label_column: str = typer.Option("label", "--label-column"),
+    max_length: int = typer.Option(128, "--max-length", help="Tokens per text."),
+    output: Path = typer.Option(None, "--output", "-o", help="Run directory (default reports/audit-...)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code",
+                                           help="Run code shipped with the model (off by default)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Audit an already fine-tuned model without training: gap, calibration, robustness, bias,
+    memorization, spectra and (with --reference) drift."""
+    from .auditing import audit
+    from .checks import check_run
+
+    names = [g.strip() for item in (groups or []) for g in item.split(",") if g.strip()]
+    with _user_errors():
+        run = audit(model, train, test, validation=validation, groups=names, reference=reference,
+                    checks=checks,
+                    text_column=text_column, label_column=label_column, max_length=max_length,
+                    trust_remote_code=trust_remote_code, output=output, console=console, quiet=quiet)
+        report = check_run(run, baseline=baseline) if (checks or baseline or junit or markdown) else None
+    if report is not None:
+        _finish_check(report, junit, markdown)
+
+
 @app.command("list")
 def list_things() -> None:
     """List packaged suites, strategies, built-in data sets and model aliases."""

@@ -100,6 +100,21 @@ def load_classifier(path: str, label_names: list[str], *, trust_remote_code: boo
             hf_logging.enable_progress_bar()
 
 
+def load_finetuned(path: str, *, trust_remote_code: bool = False) -> nn.Module:
+    """Load an already fine-tuned sequence-classification model as it is (head included)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, trust_remote_code=trust_remote_code, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise OverfitLabError(
+            f"cannot load a fine-tuned classification model from {path}: {exc}", key="--model",
+            fix="give a directory saved with save_pretrained() holding config.json and model.safetensors.",
+        ) from None
+    return model.eval()
+
+
 def base_model(model: nn.Module) -> nn.Module:
     """The encoder without its task head (``model.base_model`` for transformers models)."""
     return getattr(model, "base_model", model)

@@ -90,7 +90,7 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
                 store.commit(result)
                 progress.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
     run = load_run(store.run_dir)
-    report = _write_report(run, console)
+    report = write_run_report(run, console)
     if not quiet:
         print_summary(run, console)
         if report is not None:
@@ -98,7 +98,7 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     return run
 
 
-def _write_report(run: RunResult, console: Console) -> Path | None:
+def write_run_report(run: RunResult, console: Console) -> Path | None:
     """Write report.html into the run directory; a failure is reported, never fatal (the run's
     results are already stored, and `overfit-lab report` can try again)."""
     from .report.html import write_report

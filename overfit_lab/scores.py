@@ -7,6 +7,7 @@ from and which direction is better; statistics, reports and checks all read scor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,43 +24,91 @@ class Score:
     source: str  # "generalization" (a column of run.generalization) or "diagnostics" (a metric)
     reduce: str = "mean"  # how a diagnostic's rows of one cell reduce to one value
     description: str = ""
+    bounds: tuple[float, float] = (-math.inf, math.inf)  # the values the score can take
 
+
+UNIT = (0.0, 1.0)
+SIGNED_UNIT = (-1.0, 1.0)
+POSITIVE = (0.0, math.inf)
 
 SCORES: dict[str, Score] = {
-    "test_accuracy": Score("test acc", True, "generalization", description="accuracy on the test split"),
-    "validation_accuracy": Score("val acc", True, "generalization", description="accuracy on validation"),
-    "test_macro_f1": Score("test F1", True, "generalization", description="macro-F1 on the test split"),
+    "test_accuracy": Score("test acc", True, "generalization", description="accuracy on the test split",
+                           bounds=UNIT),
+    "validation_accuracy": Score("val acc", True, "generalization", description="accuracy on validation",
+                                 bounds=UNIT),
+    "test_macro_f1": Score("test F1", True, "generalization", description="macro-F1 on the test split",
+                           bounds=UNIT),
     "gap_accuracy": Score("acc gap", False, "generalization",
-                          description="train - validation accuracy"),
+                          description="train - validation accuracy", bounds=SIGNED_UNIT),
     "gap_loss": Score("loss gap", False, "generalization", description="validation - train loss"),
     "worst_robustness_drop": Score("worst drop", False, "diagnostics", "max",
-                                   "largest accuracy drop under a perturbation"),
+                                   "largest accuracy drop under a perturbation", SIGNED_UNIT),
     "bias_amplification": Score("bias amp", False, "diagnostics", "mean",
-                                "directional BiasAmp→ (attribute → task), mean over group columns"),
+                                "directional BiasAmp→ (attribute → task), mean over group columns",
+                                SIGNED_UNIT),
     "counterfactual_flip_rate": Score("cf flips", False, "diagnostics", "mean",
-                                      "share of predictions flipped by identity swaps"),
-    "ece": Score("ECE", False, "diagnostics", "mean", "expected calibration error"),
+                                      "share of predictions flipped by identity swaps", UNIT),
+    "ece": Score("ECE", False, "diagnostics", "mean", "expected calibration error", UNIT),
     "membership_advantage": Score("MIA adv", False, "diagnostics", "mean",
-                                  "loss-threshold membership inference advantage"),
+                                  "loss-threshold membership inference advantage", UNIT),
     "mean_cka": Score("mean CKA", True, "diagnostics", "mean",
-                      "linear CKA with the pretrained model, mean over layers"),
-    "mean_alpha": Score("alpha", None, "diagnostics", "mean", "mean power-law exponent of weight spectra"),
+                      "linear CKA with the pretrained model, mean over layers", UNIT),
+    "mean_alpha": Score("alpha", None, "diagnostics", "mean", "mean power-law exponent of weight spectra",
+                        POSITIVE),
 }
 
+# Further stored metrics that checks and baselines may name; not in the headline tables, and
+# not compared between strategies (so they do not widen the run's multiple-comparison family).
+EXTRA_SCORES: dict[str, Score] = {
+    **{f"{split}_{metric}": Score(f"{split} {metric}", higher, "generalization",
+                                  description=f"{metric} on the {split} split at the last epoch",
+                                  bounds=POSITIVE if metric == "loss" else UNIT)
+       for split in ("train", "validation", "test") for metric, higher in
+       (("loss", False), ("accuracy", True), ("macro_f1", True))
+       if f"{split}_{metric}" not in ("test_accuracy", "validation_accuracy", "test_macro_f1")},
+    "gap_macro_f1": Score("F1 gap", False, "generalization", description="train - validation macro-F1",
+                          bounds=SIGNED_UNIT),
+    "loss_rise": Score("loss rise", False, "generalization",
+                       description="relative rise of validation loss after its minimum", bounds=POSITIVE),
+    "brier": Score("Brier", False, "diagnostics", description="multiclass Brier score", bounds=(0.0, 2.0)),
+    "nll": Score("NLL", False, "diagnostics", description="negative log-likelihood", bounds=POSITIVE),
+    "confidence_wrong": Score("conf wrong", False, "diagnostics",
+                              description="mean confidence on wrong predictions", bounds=UNIT),
+    "membership_auc": Score("MIA AUC", False, "diagnostics", description="membership inference ROC AUC",
+                            bounds=UNIT),
+    "noise_memorization": Score("noise mem", False, "diagnostics",
+                                description="share of flipped training labels reproduced", bounds=UNIT),
+    "demographic_parity_difference": Score("DP diff", False, "diagnostics", "max",
+                                           "demographic parity difference (largest over group columns)",
+                                           UNIT),
+    "equalized_odds_difference": Score("EO diff", False, "diagnostics", "max",
+                                       "equalized odds difference (largest over group columns)", UNIT),
+    "bias_amplification_zhao": Score("BiasAmp", False, "diagnostics", "mean",
+                                     "Zhao et al. BiasAmp, mean over group columns", SIGNED_UNIT),
+    "counterfactual_abs_change": Score("cf change", False, "diagnostics",
+                                       description="mean |change| of P(positive) under identity swaps",
+                                       bounds=UNIT),
+    "alpha_flagged": Score("alpha flags", False, "diagnostics",
+                           description="weight matrices with alpha < 2 or > 6", bounds=POSITIVE),
+}
+ALL_SCORES: dict[str, Score] = {**SCORES, **EXTRA_SCORES}
 
-def cell_scores(run, *, checkpoint: str = "final") -> pd.DataFrame:
-    """One row per finished cell: ``CELL_KEYS`` and every score in :data:`SCORES` it has."""
+
+def cell_scores(run, *, checkpoint: str = "final", extra: bool = False) -> pd.DataFrame:
+    """One row per finished cell: ``CELL_KEYS`` and every score in :data:`SCORES` it has
+    (and in :data:`EXTRA_SCORES` too with ``extra=True``)."""
+    registry = ALL_SCORES if extra else SCORES
     general = run.generalization
     if general.empty:
         return pd.DataFrame(columns=CELL_KEYS)
     last = general[general["epochs"] == general["epochs"].max()]
-    columns = [name for name, s in SCORES.items() if s.source == "generalization"]
+    columns = [name for name, s in registry.items() if s.source == "generalization"]
     frame = last[CELL_KEYS + columns].reset_index(drop=True)
     diag = run.diagnostics
     if diag.empty:
         return frame
     diag = diag[diag["checkpoint"] == checkpoint]
-    for name, score in SCORES.items():
+    for name, score in registry.items():
         if score.source != "diagnostics":
             continue
         rows = diag[diag["metric"] == name]

@@ -16,6 +16,10 @@ score frame of :func:`overfit_lab.scores.cell_scores`.
 * :func:`compare_strategies` -- every strategy against the reference at every size and metric,
   corrected across all comparisons of the run, with a verdict that never calls a difference a
   win without the test.
+* :func:`compare_runs` -- two runs (or a run and a saved baseline) side by side: paired by
+  seed where both have the same seeds (paired t-test), otherwise Welch's t-test
+  (``scipy.stats.ttest_ind(equal_var=False)``), corrected across the comparison; a change is
+  *improved* or *regressed* only beyond a tolerance and, with two seeds or more, significant.
 * :func:`fit_power_law` / :func:`learning_curves` -- the generalization gap against the training
   size, ``gap(n) = a · n^(-b)``, and the size at which it falls below a threshold.
 
@@ -41,6 +45,7 @@ BOOTSTRAP_MIN_SEEDS = 10
 """From this many values on, intervals are bootstrapped; below, Student's t is used."""
 
 VERDICTS = ("better", "worse", "no evidence", "one seed: no test")
+RUN_VERDICTS = ("improved", "regressed", "no change")
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,104 @@ def _verdict(row, higher_is_better: bool, alpha: float) -> str:
     if np.isnan(row.p_adjusted) or row.p_adjusted >= alpha or row.mean_difference == 0:
         return "no evidence"
     return "better" if (row.mean_difference > 0) == higher_is_better else "worse"
+
+
+def compare_runs(before: pd.DataFrame, after: pd.DataFrame, higher_is_better: Mapping[str, bool], *,
+                 tolerance: float | Mapping[str, float] = 0.0, alpha: float = 0.05,
+                 correction: str = "holm", confidence: float = 0.95) -> pd.DataFrame:
+    """Each metric of ``after`` against ``before``, per train size x label noise x strategy.
+
+    Parameters
+    ----------
+    before, after : DataFrame
+        One row per cell with ``train_size, label_noise, strategy, seed`` and a column per metric
+        (:func:`overfit_lab.scores.cell_scores`, or a baseline read back).
+    higher_is_better : mapping of str to bool
+        The metrics to compare and their direction.
+    tolerance : float or mapping of str to float
+        A change of at most this much (absolute) either way is *no change*.
+    alpha : float
+        Significance level for the corrected p-values.
+    correction : {"holm", "bh"}
+        Correction across every tested row of the result (see :func:`adjust_pvalues`).
+
+    Returns
+    -------
+    DataFrame
+        One row per group and metric present in both: ``before_mean``, ``before_low``,
+        ``before_high``, ``after_*`` likewise, ``n_before``, ``n_after``, ``difference`` (after -
+        before) with ``low``/``high``, ``test`` (``paired t`` when the seeds match, ``Welch t``
+        otherwise, ``none`` with fewer than two values a side), ``pvalue``, ``p_adjusted`` and
+        ``verdict``: *regressed*/*improved* when the change in the worse/better direction exceeds
+        the tolerance and, where a test was possible, ``p_adjusted < alpha``; else *no change*.
+        ``significant`` says whether the test passed (NaN without a test).
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    _check_confidence(confidence)
+    keys = ["train_size", "label_noise", "strategy"]
+    rows = []
+    for key, after_group in after.groupby(keys, sort=True):
+        mask = np.logical_and.reduce([before[k] == v for k, v in zip(keys, key, strict=True)])
+        before_group = before[mask]
+        if before_group.empty:
+            continue
+        for metric in higher_is_better:
+            if metric not in after_group.columns or metric not in before_group.columns:
+                continue
+            b = before_group.set_index("seed")[metric].astype(float).dropna()
+            a = after_group.set_index("seed")[metric].astype(float).dropna()
+            if a.empty or b.empty:
+                continue
+            rows.append({**dict(zip(keys, key, strict=True)), "metric": metric,
+                         **_two_runs(b, a, confidence)})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["p_adjusted"] = adjust_pvalues(frame["pvalue"].to_numpy(), correction)
+    tolerances = frame["metric"].map(lambda m: tolerance.get(m, 0.0) if isinstance(tolerance, Mapping)
+                                     else tolerance)
+    frame["tolerance"] = tolerances.astype(float)
+    frame["significant"] = np.where(frame["p_adjusted"].isna(), np.nan, frame["p_adjusted"] < alpha)
+    verdicts = []
+    for row in frame.itertuples():
+        better = row.difference if higher_is_better[row.metric] else -row.difference
+        tested_ok = row.test == "none" or row.p_adjusted < alpha
+        if abs(better) > row.tolerance and tested_ok:
+            verdicts.append("improved" if better > 0 else "regressed")
+        else:
+            verdicts.append("no change")
+    frame["verdict"] = verdicts
+    return frame
+
+
+def _two_runs(before: pd.Series, after: pd.Series, confidence: float) -> dict:
+    """Summary and test of one metric in two runs (indexed by seed)."""
+    b_ci, a_ci = mean_ci(before.to_numpy(), confidence=confidence), mean_ci(after.to_numpy(),
+                                                                            confidence=confidence)
+    out = {"before_mean": b_ci.mean, "before_low": b_ci.low, "before_high": b_ci.high, "n_before": b_ci.n,
+           "after_mean": a_ci.mean, "after_low": a_ci.low, "after_high": a_ci.high, "n_after": a_ci.n,
+           "difference": a_ci.mean - b_ci.mean, "low": np.nan, "high": np.nan, "test": "none",
+           "pvalue": np.nan}
+    if len(before) < 2 or len(after) < 2:
+        return out
+    if set(before.index) == set(after.index):
+        seeds = sorted(before.index)
+        paired = paired_comparison(after.loc[seeds].to_numpy(), before.loc[seeds].to_numpy(),
+                                   confidence=confidence)
+        pvalue = paired.t_pvalue
+        if np.isnan(pvalue):  # the same difference on every seed: t is 0/0 or infinite
+            pvalue = 1.0 if abs(paired.mean_difference) < 1e-12 else 0.0
+        return {**out, "low": paired.low, "high": paired.high, "test": "paired t", "pvalue": pvalue}
+    with warnings.catch_warnings():  # constant samples: scipy warns and returns NaN
+        warnings.simplefilter("ignore")
+        result = stats.ttest_ind(after.to_numpy(), before.to_numpy(), equal_var=False)
+        interval = result.confidence_interval(confidence)
+    pvalue = float(result.pvalue)
+    if np.isnan(pvalue):  # no variation on either side
+        pvalue = 1.0 if abs(out["difference"]) < 1e-12 else 0.0
+    return {**out, "low": float(interval.low), "high": float(interval.high), "test": "Welch t",
+            "pvalue": pvalue}
 
 
 def rank_strategies(summary: pd.DataFrame, comparisons: pd.DataFrame, metric: str, *,

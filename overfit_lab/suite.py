@@ -12,6 +12,10 @@ A suite has these sections (see ``suites/*.toml`` for complete examples)::
                    label_smoothing, freeze, augment, recipe, combine)
     [evaluation]   batch size of the evaluation passes
     [verdict]      tolerances of the under-trained / well fit / overfit verdict
+    [diagnostics]  which diagnostics run, at which checkpoints, with which settings
+    [statistics]   the reference strategy, alpha and the multiple-comparison correction
+    [checks.NAME]  pass/fail conditions on stored metrics (overfit-lab check)
+    [regression]   how much worse than a baseline counts as a regression
 
 :func:`load_suite` turns every problem into one :class:`~overfit_lab.errors.OverfitLabError`
 line that names the file, the key and the fix.
@@ -272,6 +276,52 @@ class StatisticsSpec(_Strict):
     gap_threshold: float = Field(0.05, gt=0)  # learning curves: size at which the accuracy gap falls below
 
 
+BOUNDS = ("mean", "lower95", "upper95")
+
+
+class CheckSpec(_Strict):
+    """A pass/fail condition on a stored metric, per training size x strategy in scope.
+
+    ``min`` and/or ``max`` give the allowed range; ``bound`` says what is held to it: the mean
+    over seeds, or the lower/upper end of its 95% interval (so a noisy pass is not a pass).
+    """
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    bound: Literal["mean", "lower95", "upper95"] = "mean"
+    sizes: list[int] = []  # empty: every size of the grid
+    strategies: list[str] = []  # empty: every strategy of the grid
+    checkpoint: Literal["final", "best"] = "final"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _a_threshold(self) -> CheckSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class RegressionSpec(_Strict):
+    """A metric regressed against a baseline when it got worse by more than its tolerance and,
+    with two seeds or more, the change is significant (corrected p below ``alpha``)."""
+
+    tolerance: float = Field(0.02, ge=0)
+    tolerances: dict[str, float] = {}  # per-metric tolerance overrides
+    metrics: list[str] = []  # empty: every baselined metric that has a better direction
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh"] = "holm"
+
+
+class AuditSpec(_Strict):
+    """An audit of an already fine-tuned model (see :func:`overfit_lab.audit`)."""
+
+    reference: str | None = None  # the pretrained model, for drift; None: no drift
+    held_out: Literal["validation", "test"] = "test"  # which file the gap is measured on
+
+
 class Suite(_Strict):
     """A validated suite. Build one with :func:`load_suite` or ``Suite(**mapping)``."""
 
@@ -286,6 +336,9 @@ class Suite(_Strict):
     verdict: VerdictSpec = VerdictSpec()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
     statistics: StatisticsSpec = StatisticsSpec()
+    checks: dict[str, CheckSpec] = {}
+    regression: RegressionSpec = RegressionSpec()
+    audit: AuditSpec | None = None  # set by overfit_lab.audit: the model is scored, not trained
 
     @property
     def reference_strategy(self) -> str:
@@ -415,6 +468,54 @@ def _check_semantics(suite: Suite, source: str | Path) -> None:
         raise OverfitLabError(f"reference strategy '{reference}' is not in grid.strategies.", file=source,
                               key="statistics.reference",
                               fix=f"name one of: {', '.join(suite.grid.strategies)}.")
+    check_conditions(suite, source=source)
+
+
+def check_conditions(suite: Suite, *, source: str | Path) -> None:
+    """Refuse checks and regression settings that could never be evaluated meaningfully:
+    unknown metrics, thresholds outside the metric's range, scopes matching no cell, and
+    confidence bounds with a single seed."""
+    from .scores import ALL_SCORES
+
+    def known_metric(name: str, key: str) -> None:
+        if name not in ALL_SCORES:
+            close = difflib.get_close_matches(name, list(ALL_SCORES), n=1)
+            fix = f"did you mean '{close[0]}'?" if close else "see the metric list in README.md (Checks)."
+            raise OverfitLabError(f"unknown metric '{name}'.", file=source, key=key, fix=fix)
+
+    for name, check in suite.checks.items():
+        key = f"checks.{name}"
+        known_metric(check.metric, f"{key}.metric")
+        low, high = ALL_SCORES[check.metric].bounds
+        for side, value in (("min", check.min), ("max", check.max)):
+            if value is None:
+                continue
+            impossible = (side == "min" and value > high) or (side == "max" and value < low)
+            if impossible:
+                raise OverfitLabError(
+                    f"{check.metric} lies in [{low:g}, {high:g}], so {side} = {value:g} can never pass.",
+                    file=source, key=f"{key}.{side}", fix=f"use a threshold within [{low:g}, {high:g}].")
+        for field_name, grid_values in (("sizes", suite.grid.train_sizes), ("strategies",
+                                                                            suite.grid.strategies)):
+            unknown = [v for v in getattr(check, field_name) if v not in grid_values]
+            if unknown:
+                raise OverfitLabError(
+                    f"{', '.join(map(str, unknown))} matches no cell of the grid.", file=source,
+                    key=f"{key}.{field_name}",
+                    fix=f"use values from grid.{'train_sizes' if field_name == 'sizes' else 'strategies'}: "
+                        f"{', '.join(map(str, grid_values))}.")
+        if check.bound != "mean" and len(suite.grid.seeds) < 2:
+            raise OverfitLabError(f"bound = '{check.bound}' needs a 95% interval over seeds, and the grid "
+                                  "has one "
+                                  "seed.", file=source, key=f"{key}.bound",
+                                  fix="add seeds to grid.seeds, or use bound = 'mean'.")
+        if check.checkpoint == "best" and "best" not in suite.diagnostics.checkpoints:
+            raise OverfitLabError("the best checkpoint's diagnostics are not computed.", file=source,
+                                  key=f"{key}.checkpoint", fix="add 'best' to diagnostics.checkpoints.")
+    for i, name in enumerate(suite.regression.metrics):
+        known_metric(name, f"regression.metrics[{i}]")
+    for name in suite.regression.tolerances:
+        known_metric(name, f"regression.tolerances.{name}")
 
 
 def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:

@@ -304,3 +304,42 @@ def _environment(run) -> dict:
             timing[key] = f"{cells[key].sum():.1f} s"
     return {"facts": {k: v for k, v in env.items() if k != "versions"}, "versions": env.get("versions", {}),
             "timing": timing, "json": json.dumps(env, indent=2)}
+
+
+def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> Path:
+    """Write the side-by-side of two runs (``frame`` from
+    :func:`overfit_lab.checks.compare_run_scores`) as one self-contained HTML file."""
+    env = Environment(loader=PackageLoader("overfit_lab", "report/templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    kinds = {"improved": "good", "regressed": "bad", "no change": "neutral"}
+    rows, lines = [], {"improved": [], "regressed": []}
+    for r in frame.itertuples():
+        label = SCORES[r.metric].label
+        rows.append({"size": int(r.train_size), "strategy": r.strategy, "score": label,
+                     "a": _fmt_interval(r.before_mean, r.before_low, r.before_high),
+                     "b": _fmt_interval(r.after_mean, r.after_low, r.after_high),
+                     "diff": f"{r.difference:+.3f}"
+                     + ("" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]"),
+                     "test": r.test, "p": _p(r.p_adjusted), "verdict": r.verdict, "kind": kinds[r.verdict]})
+        if r.verdict in lines:
+            lines[r.verdict].append(f"{label} at {int(r.train_size)} examples, {r.strategy}: "
+                                    f"{r.before_mean:.3f} → {r.after_mean:.3f}")
+    counts = {v: int((frame["verdict"] == v).sum()) if not frame.empty else 0 for v in kinds}
+    spec = run_b.suite.statistics
+    html = env.get_template("compare.html.j2").render(
+        name_a=run_a.suite.name, name_b=run_b.suite.name, dir_a=str(run_a.run_dir), dir_b=str(run_b.run_dir),
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), rows=rows, counts=counts,
+        regressed=lines["regressed"], improved=lines["improved"],
+        method=(f"Paired t-test where both runs have the same seeds, Welch's t-test otherwise; p-values "
+                f"{spec.correction}-corrected across the table; improved/regressed needs p < {spec.alpha:g}, "
+                "or, with one seed a side, is the raw change (no test possible)."))
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _fmt_interval(mean: float, low: float, high: float) -> str:
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.3f}" + ("" if np.isnan(low) else f" ± {(high - low) / 2:.3f}")

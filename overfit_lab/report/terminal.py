@@ -249,3 +249,56 @@ def print_summary(run, console: Console | None = None) -> None:
     if not separate.empty and len(run.suite.grid.epochs) > 1:
         console.print(f"[dim]epoch values ran as separate runs: {separate.iloc[0]['epoch_mode_reason']}[/]")
     console.print(f"[dim]run stored in {run.run_dir}[/]")
+
+
+def checks_table(report) -> Table:
+    """Every condition of a check with its figures, then the regressions against a baseline."""
+    from ..checks import regression_message, scope_label
+
+    status = "[green]passed[/]" if report.passed else "[bold red]FAILED[/]"
+    table = Table(title=f"checks of {report.suite_name}: {status}", title_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("check", overflow="fold", max_width=24)
+    table.add_column("scope", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("result", overflow="fold")
+    last = len(report.conditions) - 1
+    for i, row in enumerate(report.conditions.itertuples()):
+        table.add_row("[green]ok[/]" if row.passed else "[red]FAIL[/]", row.check,
+                      scope_label(row.train_size, row.strategy), row.message,
+                      end_section=i == last and not report.regressions.empty)
+    marks = {"regressed": "[red]REGR[/]", "improved": "[green]up[/]", "no change": "[green]ok[/]"}
+    for row in report.regressions.itertuples():
+        table.add_row(marks[row.verdict], f"{row.metric} vs baseline", scope_label(row.train_size,
+                                                                                   row.strategy),
+                      f"{row.verdict}: {regression_message(row)}")
+    return table
+
+
+def run_comparison_table(frame: pd.DataFrame, name_a: str, name_b: str, *, alpha: float = 0.05) -> Table:
+    """Two runs side by side: per size x strategy x score, both means, the change and the verdict."""
+    table = Table(title=f"{name_b} against {name_a}", title_justify="left", header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in ("size", "strategy", "score", "A", "B", "change", "p adj", ""):
+        table.add_column(column, justify="left" if column in ("strategy", "score", "") else "right",
+                         no_wrap=True, overflow="ellipsis", max_width=16 if column == "strategy" else None)
+    marks = {"improved": "[green]▲ improved[/]", "regressed": "[red]▼ regressed[/]", "no change": "[dim]-[/]"}
+    for row in frame.itertuples():
+        label = SCORES[row.metric].label if row.metric in SCORES else row.metric
+        p = "-" if np.isnan(row.p_adjusted) else f"{row.p_adjusted:.3f}"
+        table.add_row(str(row.train_size), row.strategy, label, _fmt_mean(row.before_mean, row.before_low,
+                                                                          row.before_high),
+                      _fmt_mean(row.after_mean, row.after_low, row.after_high), f"{row.difference:+.3f}", p,
+                      marks[row.verdict])
+    tests = sorted(set(frame["test"])) if not frame.empty else []
+    table.caption = (f"tests: {', '.join(tests)}; ▲/▼ need a Holm-corrected p < {alpha:g}"
+                     if tests and tests != ["none"]
+                     else "one seed a side: changes are shown, no test is possible")
+    table.caption_justify = "left"
+    return table
+
+
+def _fmt_mean(mean: float, low: float, high: float, digits: int = 3) -> str:
+    if np.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f}" + ("" if np.isnan(low) else f"±{(high - low) / 2:.{digits}f}")

@@ -1,0 +1,186 @@
+"""Audits: score an already fine-tuned model without training it.
+
+:func:`audit` loads the model as it is (head included), scores the training data it was tuned on
+and held-out data, runs every diagnostic on that one checkpoint, and stores the result as a run
+of one cell (strategy ``audit``), so the terminal summary, the HTML report and the checks work
+on it as on any run. The gap is measured between the training file and the held-out file
+(``validation`` if given, else ``test``). Drift (CKA, weight distance) needs the pretrained
+``reference`` model; without one it is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from .data import TaskData, load_task_data
+from .diagnostics.checkpoint import CheckpointContext, run_diagnostics
+from .diagnostics.classification import classification_metrics
+from .environment import environment_facts
+from .errors import OverfitLabError
+from .models import load_finetuned, load_tokenizer, resolve_model_path
+from .predict import encode, predict_logits
+from .store import RunResult, RunStore, load_run
+from .suite import Suite, validate_suite
+from .training import CellResult
+
+AUDIT_STRATEGY = "audit"
+
+
+def audit(model: str | Path, train: str | Path, test: str | Path, *, validation: str | Path | None = None,
+          groups: Sequence[str] = (), reference: str | Path | None = None, checks: str | Path | None = None,
+          text_column: str = "text", label_column: str = "label", max_length: int = 128,
+          trust_remote_code: bool = False, diagnostics: dict | None = None, output: str | Path | None = None,
+          console: Console | None = None, quiet: bool = False) -> RunResult:
+    """Audit a fine-tuned model: gap, calibration, robustness, bias, memorization, spectra, drift.
+
+    Parameters
+    ----------
+    model : path
+        Directory of the fine-tuned model (``save_pretrained``: config.json, model.safetensors,
+        tokenizer files).
+    train, test : path
+        The data the model was fine-tuned on, and held-out data (CSV, JSONL, Parquet or a
+        ``datasets`` directory) with ``text_column`` and ``label_column``.
+    validation : path, optional
+        Held-out data to measure the gap on instead of ``test``.
+    groups : sequence of str
+        Group columns for subgroup metrics and bias amplification (relative to ``train``'s labels).
+    reference : path, optional
+        The pretrained model the fine-tuning started from, for drift (CKA, weight distance).
+    checks : path, optional
+        A TOML file with ``[checks.NAME]`` (and ``[regression]``) tables; see
+        :func:`overfit_lab.checks.load_checks`. Evaluate them with :func:`overfit_lab.checks.check_run`.
+    diagnostics : mapping, optional
+        A ``[diagnostics]`` table (as in a suite) to configure or switch off diagnostics.
+    output : path, optional
+        The run directory (default ``reports/audit-<model>-<timestamp>``).
+
+    Returns
+    -------
+    RunResult
+        As :func:`overfit_lab.load_run` returns: one cell, ``audit``.
+    """
+    from .report.terminal import make_console, print_summary
+    from .runner import DEFAULT_REPORTS, default_run_dir, write_run_report
+
+    console = console or make_console()
+    model_path = resolve_model_path(str(model), source="--model")
+    reference_path = resolve_model_path(str(reference),
+                                        source="--reference") if reference is not None else None
+    suite = _audit_suite(model_path, train, test, validation=validation, groups=list(groups),
+                         reference=reference_path, text_column=text_column, label_column=label_column,
+                         max_length=max_length, trust_remote_code=trust_remote_code, diagnostics=diagnostics)
+    if checks is not None:
+        from .checks import load_checks
+
+        suite = load_checks(checks, suite)
+    started = time.perf_counter()
+    network = load_finetuned(model_path, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
+    data = _align_labels(load_task_data(suite, source="--train"), network)
+    run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
+    store = RunStore.create(run_dir, suite, environment_facts(),
+                            meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names})
+    if not quiet:
+        console.print(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
+                      f"{len(data.test)} test rows -> {store.run_dir}")
+    store.commit(_audit_cell(suite, network, tokenizer, data, model_path, reference_path, started))
+    run = load_run(store.run_dir)
+    report = write_run_report(run, console)
+    if not quiet:
+        print_summary(run, console)
+        if report is not None:
+            console.print(f"[dim]report: {report}[/]")
+    return run
+
+
+def _audit_suite(model_path: str, train, test, *, validation, groups: list[str], reference: str | None,
+                 text_column: str, label_column: str, max_length: int, trust_remote_code: bool,
+                 diagnostics: dict | None) -> Suite:
+    for key, value in (("--train", train), ("--test", test), ("--validation", validation)):
+        if value is not None and not Path(value).exists():
+            raise OverfitLabError(f"no such file or directory: {value}.", key=key, fix="correct the path.")
+    diagnostics = dict(diagnostics or {})
+    diagnostics.setdefault("checkpoints", ["final"])
+    if reference is None:
+        diagnostics["drift"] = {**diagnostics.get("drift", {}), "enabled": False}
+    raw = {
+        "name": f"audit-{Path(model_path).name}",
+        "description": f"audit of {model_path} (no training)",
+        "model": {"name": model_path, "max_length": max_length, "trust_remote_code": trust_remote_code},
+        "data": {"train": str(Path(train).resolve()), "test": str(Path(test).resolve()),
+                 "validation": str(Path(validation or test).resolve()), "text_column": text_column,
+                 "label_column": label_column, "group_columns": groups},
+        "grid": {"train_sizes": [1], "epochs": [1], "strategies": [AUDIT_STRATEGY], "seeds": [0]},
+        "strategies": {AUDIT_STRATEGY: {"description": "an existing fine-tuned model, scored as it is"}},
+        "diagnostics": diagnostics,
+        "audit": {"reference": reference, "held_out": "validation" if validation is not None else "test"},
+    }
+    suite = validate_suite(raw, source="audit")
+    n_train = len(load_task_data(suite, source="--train").train)
+    raw["grid"]["train_sizes"] = [n_train]
+    return validate_suite(raw, source="audit")
+
+
+def _align_labels(data: TaskData, model) -> TaskData:
+    """Use the model's own label order when its label names match the data's; otherwise the
+    data's labels must already be the model's class indices."""
+    n = int(model.config.num_labels)
+    if data.n_classes != n:
+        raise OverfitLabError(f"the data has {data.n_classes} labels ({', '.join(data.label_names)}) and the "
+                              f"model {n} classes.", key="--train",
+                              fix="give the data the model was fine-tuned for (or set --label-column).")
+    names = [str(model.config.id2label.get(i, i)) for i in range(n)]
+    lowered = {name.lower(): i for i, name in enumerate(names)}
+    if names == data.label_names or set(lowered) != {name.lower() for name in data.label_names}:
+        return data
+    index = np.array([lowered[name.lower()] for name in data.label_names])
+
+    def remap(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if frame is None else frame.assign(label=index[frame["label"].to_numpy()])
+
+    return TaskData(train=remap(data.train), validation=remap(data.validation), test=remap(data.test),
+                    label_names=names, group_columns=data.group_columns,
+                    correlated_test=remap(data.correlated_test))
+
+
+def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str, reference: str | None,
+                started: float) -> CellResult:
+    cell = {"cell_id": AUDIT_STRATEGY, "train_size": len(data.train), "strategy": AUDIT_STRATEGY, "seed": 0,
+            "label_noise": 0.0, "epochs": 1, "record_epochs": [1], "epoch_mode": "audit",
+            "epoch_mode_reason": "an existing model, scored without training"}
+    batch_size = suite.evaluation.batch_size
+    encoded = {split: encode(tokenizer, data.split(split)["text"].tolist(),
+                             data.split(split)["label"].to_numpy(),
+                             max_length=suite.model.max_length) for split in ("train", "validation", "test")}
+    eval_started = time.perf_counter()
+    logits = {"train": predict_logits(model, encoded["train"], batch_size=batch_size),
+              "test": predict_logits(model, encoded["test"], batch_size=batch_size)}
+    same = suite.data.validation == suite.data.test
+    logits["validation"] = logits["test"] if same else predict_logits(model, encoded["validation"],
+                                                                        batch_size=batch_size)
+    metrics = [(1, split, metric, value) for split in ("train", "validation", "test")
+               for metric, value in classification_metrics(encoded[split].labels, logits[split]).items()]
+    eval_s = time.perf_counter() - eval_started
+    train_rows = data.train.assign(clean_label=data.train["label"])
+    forward = {"examples": 0, "seconds": 0.0}
+    examples: list = []
+    context = CheckpointContext(checkpoint="final", model=model, tokenizer=tokenizer, suite=suite, data=data,
+                                train_rows=train_rows, encoded=encoded, logits=logits,
+                                # drift compares with the reference (the adapter loads it from here)
+                                model_path=reference or model_path, forward=forward, examples=examples)
+    diag_started = time.perf_counter()
+    diagnostics = run_diagnostics(context)
+    info = {"wall_s": time.perf_counter() - started, "train_s": 0.0, "eval_s": eval_s,
+            "diagnostics_s": time.perf_counter() - diag_started, "train_examples": len(data.train),
+            "diagnostics_forward_examples": forward["examples"], "diagnostics_forward_s": forward["seconds"],
+            "model": model_path, "reference": reference, "label_names": json.dumps(data.label_names)}
+    return CellResult(cell=cell, status="finished", metrics=metrics, info=info, diagnostics=diagnostics,
+                      examples=examples)
