@@ -107,7 +107,7 @@ def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None) -> pd.DataF
         if frame.empty:
             rows.append(_row(name, spec, None, None, None, "no finished cell in scope."))
             continue
-        for (size, strategy), group in frame.groupby(["train_size", "strategy"], sort=True):
+        for (size, strategy), group in frame.groupby(["train_size", "strategy"], sort=False):
             values = group[spec.metric].to_numpy(dtype=float) if spec.metric in group else np.array([])
             rows.append(_row(name, spec, size, strategy, values))
     return pd.DataFrame(rows, columns=CONDITION_COLUMNS)

@@ -118,6 +118,9 @@ def summary_table(run) -> Table:
     seeds = len(run.suite.grid.seeds)
     method = "bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "t"
     title = f"{run.suite.name}: after {epochs} epochs, mean ± 95% CI ({method}) over {seeds} seed(s)"
+    if run.suite.audit is not None:
+        title = (f"{run.suite.name}: no training; 'val' and the gaps use the held-out "
+                 f"{run.suite.audit.held_out} data")
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
     for column in ("size", "strategy", "val acc", "test acc", "acc gap", "loss gap", "best ep", "verdict"):
@@ -236,13 +239,18 @@ def failed_cells(run) -> Table | None:
 
 
 def print_summary(run, console: Console | None = None) -> None:
-    """Print the summary table, failed cells and where the run is stored."""
+    """Print the summary table, the strategy comparison, the diagnostics, failed cells, the
+    suite's checks (if it has any) and where the run is stored."""
     console = console or make_console()
     parts = [summary_table(run)]
     scores = run.scores
     for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failed_cells(run)):
         if extra is not None:
             parts.append(extra)
+    if run.suite.checks:
+        from ..checks import check_run
+
+        parts.append(checks_table(check_run(run)))
     console.print(Group(*parts))
     modes = run.cells.drop_duplicates("strategy")[["strategy", "epoch_mode", "epoch_mode_reason"]]
     separate = modes[modes["epoch_mode"] == "separate"]
