@@ -104,3 +104,38 @@ def test_severity_curve_sorted_by_severity() -> None:
     assert curve.index.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="known|has: synonym, typo"):
         severity_curve(ROWS, "casing")
+
+
+def test_checkpoint_adapter_scores_each_op_on_its_own_inputs(monkeypatch) -> None:
+    """The adapter scores every op's changed inputs in one batch; each op must get back exactly the
+    predictions of its own texts (a fake model: P(class 1) from the text's length)."""
+    from types import SimpleNamespace
+
+    from overfit_lab.diagnostics import checkpoint
+    from overfit_lab.diagnostics.perturb import changed_mask, perturb_texts
+    from overfit_lab.suite import RobustnessSpec
+
+    texts = ["the food was good", "awful service and rude staff", "fine", "it was really quite dull", "ok"]
+    labels = np.array([1, 0, 1, 0, 1])
+
+    def fake_proba(batch: list[str]) -> np.ndarray:
+        p = np.array([(len(t) % 7) / 7 for t in batch])
+        return np.column_stack([1 - p, p])
+
+    clean = fake_proba(texts)
+    spec = RobustnessSpec(ops=["casing", "word_dropout", "char_delete"], severities=[0.3, 0.6], subsample=10)
+    ctx = SimpleNamespace(
+        suite=SimpleNamespace(diagnostics=SimpleNamespace(robustness=spec), data=SimpleNamespace(seed=0)),
+        data=SimpleNamespace(test=pd.DataFrame({"text": texts, "label": labels})),
+        test_subsample=lambda size: np.arange(len(texts)), proba=lambda split: clean,
+        predict_texts=fake_proba, add_examples=lambda *a, **k: None)
+    rows = pd.DataFrame(checkpoint._robustness(ctx))
+    for op in spec.ops:
+        for severity in spec.severities:
+            perturbed = perturb_texts(texts, op, severity, seed=0)
+            changed = changed_mask(texts, perturbed)
+            scored = np.where(changed[:, None], fake_proba(perturbed), clean)
+            expected = robustness_report(labels, clean, scored, changed)
+            got = rows[(rows.op == op) & (rows.severity == severity)].set_index("metric")["value"]
+            for metric in ("accuracy_perturbed", "robustness_drop", "flip_rate", "mean_confidence_change"):
+                assert got[metric] == pytest.approx(expected[metric], nan_ok=True), (op, severity, metric)
