@@ -107,12 +107,14 @@ def baseline_save(run_dir: Path = typer.Argument(..., help="A finished run direc
     console.print(f"baseline of {run.suite.name} ({run_dir}) written to {path}")
 
 
-def _finish_check(report, junit: Path | None, markdown: Path | None) -> None:
+def _finish_check(report, junit: Path | None, markdown: Path | None, *,
+                  conditions_shown: bool = False) -> None:
     """Print the check table, write the CI files, exit 1 when something failed."""
     from .report.ci import junit_xml, markdown_summary, write_text
     from .report.terminal import checks_table
 
-    console.print(checks_table(report))
+    if not (conditions_shown and report.regressions.empty):
+        console.print(checks_table(report, conditions=not conditions_shown))
     if junit is not None:
         console.print(f"[dim]JUnit XML: {write_text(junit, junit_xml(report))}[/]")
     if markdown is not None:
@@ -157,7 +159,9 @@ def check(
             run = run_suite(_suite_path(suite), output=output, console=console, quiet=quiet)
             checks = regression = None
         report = check_run(run, checks=checks, baseline=baseline, regression=regression)
-    _finish_check(report, junit, markdown)
+    # a run's summary already lists its suite's conditions
+    shown = run_dir is None and not quiet and bool(run.suite.checks)
+    _finish_check(report, junit, markdown, conditions_shown=shown)
 
 
 @app.command()

@@ -259,8 +259,9 @@ def print_summary(run, console: Console | None = None) -> None:
     console.print(f"[dim]run stored in {run.run_dir}[/]")
 
 
-def checks_table(report) -> Table:
-    """Every condition of a check with its figures, then the regressions against a baseline."""
+def checks_table(report, *, conditions: bool = True) -> Table:
+    """Every condition of a check with its figures (unless ``conditions`` is false), then the
+    regressions against a baseline."""
     from ..checks import regression_message, scope_label
 
     status = "[green]passed[/]" if report.passed else "[bold red]FAILED[/]"
@@ -270,8 +271,9 @@ def checks_table(report) -> Table:
     table.add_column("check", overflow="fold", max_width=24)
     table.add_column("scope", no_wrap=True, overflow="ellipsis", max_width=24)
     table.add_column("result", overflow="fold")
-    last = len(report.conditions) - 1
-    for i, row in enumerate(report.conditions.itertuples()):
+    shown = report.conditions if conditions else report.conditions.iloc[:0]
+    last = len(shown) - 1
+    for i, row in enumerate(shown.itertuples()):
         table.add_row("[green]ok[/]" if row.passed else "[red]FAIL[/]", row.check,
                       scope_label(row.train_size, row.strategy), row.message,
                       end_section=i == last and not report.regressions.empty)
