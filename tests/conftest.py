@@ -86,3 +86,36 @@ def tiny_suite_dict(model: Path, data: Path, **grid) -> dict:
                                    "dropout": {"hidden": 0.2}}},
         "evaluation": {"batch_size": 32},
     }
+
+
+def tiny_suite_toml(model: Path, data: Path, extra: str = "") -> str:
+    """A one-cell suite file on the tiny model and CSV, with light diagnostics, plus ``extra``."""
+    return f"""name = "tiny"
+[model]
+name = "{model}"
+max_length = 32
+[data]
+path = "{data}"
+group_columns = ["gender"]
+validation_size = 40
+test_size = 40
+[grid]
+train_sizes = [40]
+epochs = [1]
+strategies = ["baseline"]
+seeds = [0]
+[recipe]
+learning_rate = 3e-3
+per_device_train_batch_size = 16
+lr_scheduler_type = "constant"
+use_cpu = true
+[evaluation]
+batch_size = 32
+[diagnostics]
+checkpoints = ["final"]
+robustness = {{ enabled = false }}
+bias = {{ enabled = false }}
+drift = {{ enabled = false }}
+spectral = {{ enabled = false }}
+{extra}
+"""

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_suite_dict
+from conftest import tiny_suite_dict, tiny_suite_toml
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -313,3 +313,15 @@ def test_compare_command(good_run, idle_run, tmp_path):
     html = out.read_text()
     assert "improved" in html and "regressed" in html and "<script" not in html
     assert "test acc" in result.output
+
+
+def test_check_runs_the_suite(tiny_model, tiny_csv, tmp_path):
+    """Without --run, check fine-tunes the suite first; a failed condition exits 1."""
+    suite = tmp_path / "recipe.toml"
+    perfect = '[checks.perfect]\nmetric = "test_accuracy"\nmin = 1.0\n'
+    suite.write_text(tiny_suite_toml(tiny_model, tiny_csv, perfect))
+    result = CliRunner().invoke(app, ["check", str(suite), "--output", str(tmp_path / "run"), "--markdown",
+                                      str(tmp_path / "s.md")])
+    assert result.exit_code == 1, result.output
+    assert (tmp_path / "run" / "run.sqlite").is_file() and (tmp_path / "run" / "report.html").is_file()
+    assert result.output.count("perfect") >= 1 and "FAILED" in (tmp_path / "s.md").read_text()

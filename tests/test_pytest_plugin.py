@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import tiny_suite_dict
+from conftest import tiny_suite_dict, tiny_suite_toml
 
 from overfit_lab import run_suite
 from overfit_lab.suite import validate_suite
@@ -46,38 +46,8 @@ def test_fixture_runs_a_suite_and_checks_a_baseline(pytester, one_cell_run, tiny
     """The same recipe as the baseline's run gives the same figures: no regression."""
     from overfit_lab.checks import save_baseline
 
-    pytester.makefile(".toml", recipe=f"""
-        name = "tiny"
-        [model]
-        name = "{tiny_model}"
-        max_length = 32
-        [data]
-        path = "{tiny_csv}"
-        group_columns = ["gender"]
-        validation_size = 40
-        test_size = 40
-        [grid]
-        train_sizes = [40]
-        epochs = [1]
-        strategies = ["baseline"]
-        seeds = [0]
-        [recipe]
-        learning_rate = 3e-3
-        per_device_train_batch_size = 16
-        lr_scheduler_type = "constant"
-        use_cpu = true
-        [evaluation]
-        batch_size = 32
-        [diagnostics]
-        checkpoints = ["final"]
-        robustness = {{ enabled = false }}
-        bias = {{ enabled = false }}
-        drift = {{ enabled = false }}
-        spectral = {{ enabled = false }}
-        [checks.loss]
-        metric = "test_loss"
-        min = 0.0
-        """)
+    extra = '[checks.loss]\nmetric = "test_loss"\nmin = 0.0\n'
+    pytester.makefile(".toml", recipe=tiny_suite_toml(tiny_model, tiny_csv, extra))
     baseline = save_baseline(one_cell_run, pytester.path / "baseline.json")
     pytester.makepyfile(f"""
         def test_recipe(overfit_lab_check):
