@@ -26,7 +26,7 @@ from .environment import environment_facts
 from .errors import OverfitLabError
 from .models import load_finetuned, load_tokenizer, resolve_model_path
 from .predict import encode, predict_logits
-from .store import RunResult, RunStore, load_run
+from .store import RunResult, RunStore
 from .suite import Suite, validate_suite
 from .training import CellResult
 
@@ -67,8 +67,8 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, validation:
     RunResult
         As :func:`overfit_lab.load_run` returns: one cell, ``audit``.
     """
-    from .report.terminal import make_console, print_summary
-    from .runner import DEFAULT_REPORTS, default_run_dir, write_run_report
+    from .report.terminal import make_console
+    from .runner import DEFAULT_REPORTS, default_run_dir, finish_run
 
     console = console or make_console()
     model_path = resolve_model_path(str(model), source="--model")
@@ -92,13 +92,7 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, validation:
         console.print(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
                       f"{len(data.test)} test rows -> {store.run_dir}")
     store.commit(_audit_cell(suite, network, tokenizer, data, model_path, reference_path, started))
-    run = load_run(store.run_dir)
-    report = write_run_report(run, console)
-    if not quiet:
-        print_summary(run, console)
-        if report is not None:
-            console.print(f"[dim]report: {report}[/]")
-    return run
+    return finish_run(store.run_dir, console, quiet=quiet)
 
 
 def _audit_suite(model_path: str, train, test, *, validation, groups: list[str], reference: str | None,

@@ -89,7 +89,12 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
                     raise
                 store.commit(result)
                 progress.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
-    run = load_run(store.run_dir)
+    return finish_run(store.run_dir, console, quiet=quiet)
+
+
+def finish_run(run_dir: Path, console: Console, *, quiet: bool = False) -> RunResult:
+    """Read the stored run back, write its HTML report and (unless quiet) print its summary."""
+    run = load_run(run_dir)
     report = write_run_report(run, console)
     if not quiet:
         print_summary(run, console)
