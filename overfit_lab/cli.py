@@ -120,8 +120,8 @@ def _finish_check(report, junit: Path | None, markdown: Path | None, *,
     if markdown is not None:
         console.print(f"[dim]Markdown summary: {write_text(markdown, markdown_summary(report))}[/]")
     if not report.passed:
-        for line in report.failures():
-            errors.print(f"[red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]failed:[/] {len(report.failed_conditions)} condition(s) failed, "
+                     f"{len(report.regressed)} metric(s) regressed against the baseline.", highlight=False)
         raise typer.Exit(1)
 
 

@@ -60,7 +60,8 @@ SCORES: dict[str, Score] = {
 # Further stored metrics that checks and baselines may name; not in the headline tables, and
 # not compared between strategies (so they do not widen the run's multiple-comparison family).
 EXTRA_SCORES: dict[str, Score] = {
-    **{f"{split}_{metric}": Score(f"{split} {metric}", higher, "generalization",
+    # a better fit of the training data is not better in itself: no direction for train metrics
+    **{f"{split}_{metric}": Score(f"{split} {metric}", None if split == "train" else higher, "generalization",
                                   description=f"{metric} on the {split} split at the last epoch",
                                   bounds=POSITIVE if metric == "loss" else UNIT)
        for split in ("train", "validation", "test") for metric, higher in

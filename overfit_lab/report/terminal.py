@@ -276,12 +276,18 @@ def checks_table(report, *, conditions: bool = True) -> Table:
     for i, row in enumerate(shown.itertuples()):
         table.add_row("[green]ok[/]" if row.passed else "[red]FAIL[/]", row.check,
                       scope_label(row.train_size, row.strategy), row.message,
-                      end_section=i == last and not report.regressions.empty)
-    marks = {"regressed": "[red]REGR[/]", "improved": "[green]up[/]", "no change": "[green]ok[/]"}
-    for row in report.regressions.itertuples():
-        table.add_row(marks[row.verdict], f"{row.metric} vs baseline", scope_label(row.train_size,
-                                                                                   row.strategy),
-                      f"{row.verdict}: {regression_message(row)}")
+                      end_section=i == last)
+    marks = {"regressed": "[red]REGR[/]", "improved": "[green]up[/]"}
+    regressions = report.regressions
+    changed = regressions[regressions["verdict"] != "no change"] if not regressions.empty else regressions
+    for row in changed.itertuples():
+        table.add_row(marks[row.verdict], f"{row.metric} vs baseline",
+                      scope_label(row.train_size, row.strategy), f"{row.verdict}: {regression_message(row)}")
+    if not regressions.empty:
+        table.caption = (f"against the baseline: {len(changed)} of {len(regressions)} metric x scope "
+                         "comparisons changed beyond their tolerance; the rest are within it or not "
+                         "significant.")
+        table.caption_justify = "left"
     return table
 
 
