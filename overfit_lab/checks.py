@@ -262,7 +262,8 @@ def load_checks(path: str | Path, suite: Suite) -> Suite:
 
 def compare_run_scores(run_a, run_b) -> pd.DataFrame:
     """``run_b`` against ``run_a`` on every headline score with a better direction, per size x
-    strategy, with no tolerance: improved/regressed only where significant (or one seed a side)."""
+    strategy, with no tolerance: improved/regressed only where significant; with one seed a side
+    the verdict is *one seed: no test*."""
     from .scores import SCORES
 
     spec = run_b.suite.statistics
@@ -271,4 +272,7 @@ def compare_run_scores(run_a, run_b) -> pd.DataFrame:
                   if s.higher_is_better is not None and m in a.columns and m in b.columns}
     if a.empty or b.empty or not directions:
         return pd.DataFrame()
-    return compare_runs(a, b, directions, alpha=spec.alpha, correction=spec.correction)
+    frame = compare_runs(a, b, directions, alpha=spec.alpha, correction=spec.correction)
+    if not frame.empty:  # no tolerance here, so without a test no change may be called a win or a loss
+        frame.loc[frame["test"] == "none", "verdict"] = "one seed: no test"
+    return frame

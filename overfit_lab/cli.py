@@ -182,8 +182,9 @@ def compare(run_a: Path = typer.Argument(..., help="The run to compare against (
         if frame.empty:
             raise OverfitLabError("the two runs share no training size x strategy with finished cells.",
                                   key="RUN_B", fix="compare runs of the same grid (or overlapping ones).")
-    console.print(run_comparison_table(frame, f"A ({run_a.name})", f"B ({run_b.name})",
-                                       alpha=b.suite.statistics.alpha))
+    spec = b.suite.statistics
+    console.print(run_comparison_table(frame, f"A ({run_a.name})", f"B ({run_b.name})", alpha=spec.alpha,
+                                       correction=spec.correction))
     path = write_comparison(a, b, frame, output or Path(run_b) / f"compare-{Path(run_a).resolve().name}.html")
     console.print(f"comparison written to {path}")
 

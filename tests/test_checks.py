@@ -325,3 +325,12 @@ def test_check_runs_the_suite(tiny_model, tiny_csv, tmp_path):
     assert result.exit_code == 1, result.output
     assert (tmp_path / "run" / "run.sqlite").is_file() and (tmp_path / "run" / "report.html").is_file()
     assert result.output.count("perfect") >= 1 and "FAILED" in (tmp_path / "s.md").read_text()
+
+
+def test_compare_with_one_seed_claims_nothing(good_run, idle_run):
+    def seed0(run):
+        return type(run)(**{**run.__dict__, "cells": run.cells[run.cells["seed"] == 0]})
+
+    frame = compare_run_scores(seed0(good_run), seed0(idle_run))
+    assert not frame.empty and set(frame["verdict"]) == {"one seed: no test"}
+    assert (frame["test"] == "none").all()

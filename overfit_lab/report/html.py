@@ -311,7 +311,7 @@ def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> P
     :func:`overfit_lab.checks.compare_run_scores`) as one self-contained HTML file."""
     env = Environment(loader=PackageLoader("overfit_lab", "report/templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))
-    kinds = {"improved": "good", "regressed": "bad", "no change": "neutral"}
+    kinds = {"improved": "good", "regressed": "bad", "no change": "neutral", "one seed: no test": "neutral"}
     rows, lines = [], {"improved": [], "regressed": []}
     for r in frame.itertuples():
         label = SCORES[r.metric].label
@@ -325,6 +325,7 @@ def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> P
             lines[r.verdict].append(f"{label} at {int(r.train_size)} examples, {r.strategy}: "
                                     f"{r.before_mean:.3f} → {r.after_mean:.3f}")
     counts = {v: int((frame["verdict"] == v).sum()) if not frame.empty else 0 for v in kinds}
+    counts["untested"] = counts.pop("one seed: no test")
     spec = run_b.suite.statistics
     html = env.get_template("compare.html.j2").render(
         name_a=run_a.suite.name, name_b=run_b.suite.name, dir_a=str(run_a.run_dir), dir_b=str(run_b.run_dir),

@@ -145,6 +145,7 @@ def summary_table(run) -> Table:
 DIAGNOSTIC_SCORES = ("worst_robustness_drop", "bias_amplification", "ece", "membership_advantage", "mean_cka",
                      "mean_alpha")
 MARK = {"better": "[green]▲[/]", "worse": "[red]▼[/]"}
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 
 
 def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
@@ -204,7 +205,7 @@ def comparison_table(run, scores: pd.DataFrame | None = None,
             table.add_row(label if rank == 1 else "", str(rank), strategy, *parts,
                           end_section=rank == len(means) and i < len(groups) - 1)
     seeds = scores.groupby(["train_size", "strategy"])["seed"].nunique().min()
-    correction = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[spec.correction]
+    correction = CORRECTIONS[spec.correction]
     if seeds < 2:
         table.caption = "one seed: no significance can be claimed; run more seeds to compare strategies."
     else:
@@ -291,14 +292,16 @@ def checks_table(report, *, conditions: bool = True) -> Table:
     return table
 
 
-def run_comparison_table(frame: pd.DataFrame, name_a: str, name_b: str, *, alpha: float = 0.05) -> Table:
+def run_comparison_table(frame: pd.DataFrame, name_a: str, name_b: str, *, alpha: float = 0.05,
+                         correction: str = "holm") -> Table:
     """Two runs side by side: per size x strategy x score, both means, the change and the verdict."""
     table = Table(title=f"{name_b} against {name_a}", title_justify="left", header_style="bold",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for column in ("size", "strategy", "score", "A", "B", "change", "p adj", ""):
         table.add_column(column, justify="left" if column in ("strategy", "score", "") else "right",
                          no_wrap=True, overflow="ellipsis", max_width=16 if column == "strategy" else None)
-    marks = {"improved": "[green]▲ improved[/]", "regressed": "[red]▼ regressed[/]", "no change": "[dim]-[/]"}
+    marks = {"improved": "[green]▲ improved[/]", "regressed": "[red]▼ regressed[/]", "no change": "[dim]-[/]",
+             "one seed: no test": "[dim]no test[/]"}
     for row in frame.itertuples():
         label = SCORES[row.metric].label if row.metric in SCORES else row.metric
         p = "-" if np.isnan(row.p_adjusted) else f"{row.p_adjusted:.3f}"
@@ -307,7 +310,8 @@ def run_comparison_table(frame: pd.DataFrame, name_a: str, name_b: str, *, alpha
                       _fmt_mean(row.after_mean, row.after_low, row.after_high), f"{row.difference:+.3f}", p,
                       marks[row.verdict])
     tests = sorted(set(frame["test"])) if not frame.empty else []
-    table.caption = (f"tests: {', '.join(tests)}; ▲/▼ need a Holm-corrected p < {alpha:g}"
+    need = f"▲/▼ need a {CORRECTIONS[correction]}-corrected p < {alpha:g}"
+    table.caption = (f"tests: {', '.join(tests)}; {need}"
                      if tests and tests != ["none"]
                      else "one seed a side: changes are shown, no test is possible")
     table.caption_justify = "left"
