@@ -210,8 +210,11 @@ def audit_command(
                                            help="Run code shipped with the model (off by default)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Audit an already fine-tuned model without training: gap, calibration, robustness, bias,
-    memorization, spectra and (with --reference) drift."""
+    """Audit an already fine-tuned model, without training it.
+
+    Gap, calibration, robustness, bias, memorization, spectra and (with --reference) drift;
+    the same store, summary, report and checks as a run.
+    """
     from .auditing import audit
     from .checks import check_run
 
