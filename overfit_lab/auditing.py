@@ -118,9 +118,8 @@ def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
         "audit": {"reference": reference, "held_out": "validation" if validation is not None else "test"},
     }
     suite = validate_suite(raw, source="audit")
-    n_train = len(load_task_data(suite, source="--train").train)
-    raw["grid"]["train_sizes"] = [n_train]
-    return validate_suite(raw, source="audit")
+    n_train = len(load_task_data(suite, source="--train").train)  # the data is cached for the audit
+    return suite.model_copy(update={"grid": suite.grid.model_copy(update={"train_sizes": [n_train]})})
 
 
 def _align_labels(data: TaskData, model) -> TaskData:

@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import OverfitLabError
-from .scores import ALL_SCORES, CELL_KEYS, cell_scores
+from .scores import ALL_SCORES, cell_scores
 from .stats import compare_runs, mean_ci
+from .store import write_text_atomic
 from .suite import CheckSpec, RegressionSpec, Suite, tomllib, validate_suite
 
 BASELINE_FORMAT = "overfit-lab baseline 1"
@@ -91,11 +92,15 @@ def scope_label(train_size, strategy) -> str:
 
 
 # ------------------------------------------------------------------------------------------ conditions
-def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None) -> pd.DataFrame:
-    """Evaluate ``checks`` (default: the run's suite's) on a run; one row per check x scope."""
+def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None, *,
+                    scores: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Evaluate ``checks`` (default: the run's suite's) on a run; one row per check x scope.
+
+    ``scores`` may hold ``cell_scores(run, checkpoint=..., extra=True)`` already computed, by
+    checkpoint; missing ones are computed here."""
     checks = run.suite.checks if checks is None else checks
     rows = [_cells_finished(run)]
-    scores: dict[str, pd.DataFrame] = {}
+    scores = dict(scores or {})
     for name, spec in checks.items():
         if spec.checkpoint not in scores:
             scores[spec.checkpoint] = cell_scores(run, checkpoint=spec.checkpoint, extra=True)
@@ -178,12 +183,7 @@ def save_baseline(run, path: str | Path) -> Path:
                 "run_dir": str(Path(run.run_dir).resolve()),
                 "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "seeds": sorted(int(s) for s in scores["seed"].unique()), "metrics": entries}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(document, indent=2))
 
 
 def _json_float(x: float) -> float | None:
@@ -211,18 +211,19 @@ def load_baseline(path: str | Path) -> pd.DataFrame:
     return long.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
 
 
-def compare_with_baseline(run, baseline: pd.DataFrame, spec: RegressionSpec | None = None) -> pd.DataFrame:
+def compare_with_baseline(run, baseline: pd.DataFrame, spec: RegressionSpec | None = None, *,
+                          current: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every baselined metric of ``run`` against ``baseline`` (see :func:`overfit_lab.stats.compare_runs`)."""
     spec = run.suite.regression if spec is None else spec
     names = spec.metrics or [m for m, s in ALL_SCORES.items() if s.higher_is_better is not None]
     directions = {m: ALL_SCORES[m].higher_is_better for m in names
                   if ALL_SCORES[m].higher_is_better is not None and m in baseline.columns}
-    current = cell_scores(run, extra=True)
+    current = cell_scores(run, extra=True) if current is None else current
     if current.empty or not directions:
         return pd.DataFrame()
     tolerance = {m: spec.tolerances.get(m, spec.tolerance) for m in directions}
-    return compare_runs(baseline, current[[c for c in current.columns if c in CELL_KEYS or c in directions]],
-                        directions, tolerance=tolerance, alpha=spec.alpha, correction=spec.correction)
+    return compare_runs(baseline, current, directions, tolerance=tolerance, alpha=spec.alpha,
+                        correction=spec.correction)
 
 
 def regression_message(row) -> str:
@@ -237,11 +238,13 @@ def regression_message(row) -> str:
 def check_run(run, *, checks: dict[str, CheckSpec] | None = None, baseline: str | Path | None = None,
               regression: RegressionSpec | None = None) -> CheckReport:
     """Evaluate a run's conditions and, given a baseline file, look for regressions."""
+    final = cell_scores(run, extra=True)  # shared by the conditions and the baseline comparison
     regressions = pd.DataFrame()
     if baseline is not None:
-        regressions = compare_with_baseline(run, load_baseline(baseline), regression)
+        regressions = compare_with_baseline(run, load_baseline(baseline), regression, current=final)
     return CheckReport(suite_name=run.suite.name, run_dir=Path(run.run_dir),
-                       conditions=evaluate_checks(run, checks), regressions=regressions,
+                       conditions=evaluate_checks(run, checks, scores={"final": final}),
+                       regressions=regressions,
                        baseline=None if baseline is None else str(baseline))
 
 

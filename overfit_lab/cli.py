@@ -110,8 +110,9 @@ def baseline_save(run_dir: Path = typer.Argument(..., help="A finished run direc
 def _finish_check(report, junit: Path | None, markdown: Path | None, *,
                   conditions_shown: bool = False) -> None:
     """Print the check table, write the CI files, exit 1 when something failed."""
-    from .report.ci import junit_xml, markdown_summary, write_text
+    from .report.ci import junit_xml, markdown_summary
     from .report.terminal import checks_table
+    from .store import write_text_atomic as write_text
 
     if not (conditions_shown and report.regressions.empty):
         console.print(checks_table(report, conditions=not conditions_shown))
@@ -149,15 +150,14 @@ def check(
             raise OverfitLabError("give a suite to run, or --run RUN_DIR.", key="SUITE",
                                   fix="e.g. overfit-lab check suites/quickstart.toml "
                                       "--baseline baseline.json.")
+        checks = regression = None  # the run's own suite's
         if run_dir is not None:
             run = load_run(run_dir)
-            checks = regression = None
             if suite is not None:  # a suite file or a file of [checks.*] tables, against the run's grid
                 source = load_checks(_suite_path(suite), run.suite)
                 checks, regression = source.checks, source.regression
         else:
             run = run_suite(_suite_path(suite), output=output, console=console, quiet=quiet)
-            checks = regression = None
         report = check_run(run, checks=checks, baseline=baseline, regression=regression)
     # a run's summary already lists its suite's conditions
     shown = run_dir is None and not quiet and bool(run.suite.checks)

@@ -8,7 +8,6 @@ GitLab, Jenkins and pytest-style viewers. Markdown: a table fit for ``$GITHUB_ST
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from ..checks import CheckReport, regression_message, scope_label
 
@@ -67,9 +66,3 @@ def markdown_summary(report: CheckReport) -> str:
 def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
-
-def write_text(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..scores import SCORES
 from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
+from ..store import write_text_atomic
 from . import figures
 
 REPORT_NAME = "report.html"
@@ -29,20 +30,13 @@ SUMMARY_SCORES = ("test_accuracy", "validation_accuracy", "gap_accuracy", "gap_l
 def write_report(run, output: str | Path | None = None) -> Path:
     """Render the run's report to ``output`` (default: ``report.html`` in the run directory)."""
     path = Path(output) if output is not None else Path(run.run_dir) / REPORT_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html = render_report(run)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, render_report(run))
 
 
 def render_report(run) -> str:
     """The report as one HTML string."""
     from plotly.offline import get_plotlyjs
 
-    env = Environment(loader=PackageLoader("overfit_lab", "report/templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
     scores, summary, comparisons, curves = run.scores, run.summary, run.comparisons, run.learning_curves
     plots = {
         "curves": figures.learning_curves(run),
@@ -77,7 +71,13 @@ def render_report(run) -> str:
         "plots": {name: _figure_json(fig) for name, fig in plots.items() if fig is not None},
         "plotly_js": get_plotlyjs(),
     }
-    return env.get_template("report.html.j2").render(**context)
+    return _templates().get_template("report.html.j2").render(**context)
+
+
+def _templates() -> Environment:
+    """The package's templates, every value autoescaped."""
+    return Environment(loader=PackageLoader("overfit_lab", "report/templates"),
+                       autoescape=select_autoescape(default=True, default_for_string=True))
 
 
 def _figure_json(fig) -> str:
@@ -315,8 +315,6 @@ def _environment(run) -> dict:
 def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> Path:
     """Write the side-by-side of two runs (``frame`` from
     :func:`overfit_lab.checks.compare_run_scores`) as one self-contained HTML file."""
-    env = Environment(loader=PackageLoader("overfit_lab", "report/templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
     kinds = {"improved": "good", "regressed": "bad", "no change": "neutral", "one seed: no test": "neutral"}
     rows, lines = [], {"improved": [], "regressed": []}
     for r in frame.itertuples():
@@ -333,17 +331,14 @@ def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> P
     counts = {v: int((frame["verdict"] == v).sum()) if not frame.empty else 0 for v in kinds}
     counts["untested"] = counts.pop("one seed: no test")
     spec = run_b.suite.statistics
-    html = env.get_template("compare.html.j2").render(
+    html = _templates().get_template("compare.html.j2").render(
         name_a=run_a.suite.name, name_b=run_b.suite.name, dir_a=str(run_a.run_dir), dir_b=str(run_b.run_dir),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), rows=rows, counts=counts,
         regressed=lines["regressed"], improved=lines["improved"],
         method=(f"Paired t-test where both runs have the same seeds, Welch's t-test otherwise; p-values "
-                f"{spec.correction}-corrected across the table; improved/regressed needs p < {spec.alpha:g}, "
-                "or, with one seed a side, is the raw change (no test possible)."))
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html, encoding="utf-8")
-    return path
+                f"{spec.correction}-corrected across the table; improved/regressed needs p < {spec.alpha:g}; "
+                "with one seed a side no test is possible and no change is called either."))
+    return write_text_atomic(output, html)
 
 
 def _fmt_interval(mean: float, low: float, high: float) -> str:
