@@ -138,3 +138,22 @@ def test_report_in_headless_chromium(hostile_run, tmp_path):
     assert dialogs == []
     assert requests == []
     assert XSS in shown  # the dataset's script tag is displayed as text
+
+
+def test_power_note_names_the_closest_call_when_nothing_survives_the_correction():
+    import pandas as pd
+
+    from overfit_lab.report.html import _power_note
+    from overfit_lab.stats import adjust_pvalues
+
+    raw = [0.004, 0.03, 0.5, float("nan")]
+    frame = pd.DataFrame({"train_size": [100, 200, 100, 100], "strategy": ["a", "b", "c", "d"],
+                          "metric": ["test_accuracy", "gap_accuracy", "ece", "ece"], "n": [3, 3, 3, 3],
+                          "t_pvalue": raw, "mean_difference": [0.02, -0.01, 0.0, 0.0]})
+    frame["p_adjusted"] = adjust_pvalues(frame["t_pvalue"].to_numpy(), "holm")
+    note = _power_note(frame, alpha=0.01)
+    assert note["tested"] == 3 and note["seeds"] == 3
+    assert (note["strategy"], note["size"], note["difference"]) == ("a", 100, "+0.020")
+    assert note["p_adjusted"] == "0.012"  # Holm: 0.004 x 3 tested p-values
+    assert _power_note(frame, alpha=0.05) is None  # 0.012 < 0.05: something is significant
+    assert _power_note(frame.iloc[:0], alpha=0.05) is None

@@ -145,8 +145,25 @@ def _headline(run, scores: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
         worst = {"cell": row.cell_id, "gap": row.gap_accuracy, "verdict": row.verdict, "reason": row.reason,
                  "overfit": int((last["verdict"] == "overfit").sum()), "cells": len(last)}
     cells = run.cells
-    return {"per_size": per_size, "worst": worst, "finished": int((cells["status"] == "finished").sum()),
+    power = _power_note(comparisons, run.suite.statistics.alpha)
+    return {"per_size": per_size, "worst": worst, "power": power,
+            "finished": int((cells["status"] == "finished").sum()),
             "failed": int((cells["status"] != "finished").sum()), "total": len(cells)}
+
+
+def _power_note(comparisons: pd.DataFrame, alpha: float) -> dict | None:
+    """Why nothing is significant: how many p-values were corrected together, and the closest call.
+
+    The correction multiplies the smallest p-value by the number of tested comparisons, so with few
+    seeds and many metrics even a consistent difference may not survive it.
+    """
+    tested = comparisons.dropna(subset=["p_adjusted"]) if not comparisons.empty else comparisons
+    if tested.empty or (tested["p_adjusted"] < alpha).any():
+        return None
+    closest = tested.loc[tested["t_pvalue"].idxmin()]
+    return {"tested": len(tested), "seeds": int(tested["n"].max()), "p_adjusted": _p(closest.p_adjusted),
+            "t_p": _p(closest.t_pvalue), "strategy": closest.strategy, "size": int(closest.train_size),
+            "metric": SCORES[closest.metric].label, "difference": f"{closest.mean_difference:+.3f}"}
 
 
 def _summary_rows(run, summary: pd.DataFrame) -> list[dict]:
