@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pandas as pd
 from rich import box
@@ -22,6 +20,7 @@ from ..scores import SCORES
 from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
 
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
+VERDICT_CODE = {"overfit": "O", "under-trained": "U", "well fit": "W", "undetermined": "?"}
 
 
 def make_console(**kwargs) -> Console:
@@ -102,13 +101,12 @@ def _fmt(values: pd.Series, digits: int = 3) -> str:
 
 
 def _verdicts(values: pd.Series) -> str:
-    counts = Counter(values)
-    parts = []
-    for verdict, n in counts.most_common():
-        style = VERDICT_STYLE.get(verdict, "")
-        label = verdict if len(values) == 1 else f"{verdict} {n}/{len(values)}"
-        parts.append(f"[{style}]{label}[/]")
-    return ", ".join(parts)
+    """One seed: the verdict in words. Several: one letter per seed, in the order of ``best ep``,
+    so that a row stays one line in a 100-column terminal (the legend is the table's caption)."""
+    if len(values) == 1:
+        verdict = values.iloc[0]
+        return f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]"
+    return ",".join(f"[{VERDICT_STYLE.get(v, '')}]{VERDICT_CODE.get(v, '?')}[/]" for v in values)
 
 
 def summary_table(run) -> Table:
@@ -121,8 +119,11 @@ def summary_table(run) -> Table:
     if run.suite.audit is not None:
         title = (f"{run.suite.name}: no training; 'val' and the gaps use the held-out "
                  f"{run.suite.audit.held_out} data")
+    caption = None
+    if seeds > 1:
+        caption = "verdict per seed: " + ", ".join(f"{c} {v}" for v, c in VERDICT_CODE.items())
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
+                  collapse_padding=True, caption=caption, caption_justify="left")
     for column in ("size", "strategy", "val acc", "test acc", "acc gap", "loss gap", "best ep", "verdict"):
         table.add_column(column, justify="left" if column in ("strategy", "verdict") else "right",
                          no_wrap=column != "verdict")
