@@ -30,7 +30,7 @@ from .errors import OverfitLabError
 from .scores import ALL_SCORES, cell_scores
 from .stats import compare_runs, mean_ci
 from .store import write_text_atomic
-from .suite import CheckSpec, RegressionSpec, Suite, tomllib, validate_suite
+from .suite import CheckSpec, RegressionSpec, Suite, read_toml, validate_suite
 
 BASELINE_FORMAT = "overfit-lab baseline 1"
 CONDITION_COLUMNS = ["check", "metric", "train_size", "strategy", "bound", "min", "max", "value", "mean",
@@ -252,13 +252,8 @@ def load_checks(path: str | Path, suite: Suite) -> Suite:
     """``suite`` with the ``[checks.*]`` and ``[regression]`` tables of a TOML file (a suite file
     or a file holding only those tables), validated against ``suite``'s grid."""
     path = Path(path)
-    if not path.is_file():
-        raise OverfitLabError("no such checks file.", file=path, key="--checks",
-                              fix="give a TOML file with [checks.NAME] tables.")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from None
+    raw = read_toml(path, what="checks file", key="--checks",
+                    fix="give a TOML file with [checks.NAME] tables.")
     return validate_suite({**json.loads(suite.to_json()), "checks": raw.get("checks", {}),
                            "regression": raw.get("regression", {})}, source=path)
 

@@ -232,17 +232,17 @@ def audit_command(
 @app.command("list")
 def list_things() -> None:
     """List packaged suites, strategies, built-in data sets and model aliases."""
-    import tomllib
-
     from .data.builtin import BUILTIN_NAME
     from .models import MODEL_ALIASES
     from .strategies import BUILTIN_STRATEGIES
+    from .suite import read_toml
 
     table = Table(title="suites", title_justify="left", header_style="bold")
     table.add_column("name")
     table.add_column("description")
     for name, path in sorted(packaged_suites().items()):
-        table.add_row(name, tomllib.loads(path.read_text()).get("description", ""))
+        raw = read_toml(path, what="suite file", fix="reinstall overfit-lab.")
+        table.add_row(name, raw.get("description", ""))
     console.print(table)
     table = Table(title="strategies (use by name in grid.strategies)", title_justify="left",
                   header_style="bold")

@@ -374,16 +374,20 @@ def load_suite(path: str | Path) -> Suite:
         One line naming the file, the key and the fix.
     """
     path = Path(path)
-    if not path.is_file():
-        raise OverfitLabError(
-            "no such suite file.", file=path, fix="give the path of a .toml suite (see overfit-lab list)."
-        )
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from exc
+    raw = read_toml(path, what="suite file", fix="give the path of a .toml suite (see overfit-lab list).")
     raw.setdefault("name", path.stem)
     return validate_suite(raw, source=path, base_dir=path.parent)
+
+
+def read_toml(path: Path, *, what: str, fix: str, key: str | None = None) -> dict[str, Any]:
+    """The parsed TOML file at ``path``; a missing file or bad syntax is one :class:`OverfitLabError`
+    naming ``what`` was expected, the option ``key`` that gave it, and ``fix``."""
+    if not path.is_file():
+        raise OverfitLabError(f"no such {what}.", file=path, key=key, fix=fix)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from exc
 
 
 def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>",
