@@ -190,6 +190,54 @@ def test_verdict_thresholds_and_single_epoch() -> None:
                        thresholds=VerdictSpec(still_falling=0.2))[0] == "well fit"
 
 
+def test_verdict_past_its_best_is_well_fit_not_under_trained() -> None:
+    # the two curves: the minimum came earlier and the loss ended within loss_rise of it
+    verdict, reason = fit_verdict([0.40, 0.44, 0.43], gap_accuracy=0.0)
+    assert verdict == "well fit" and "passed its minimum at epoch 1" in reason
+    # where the built-in early_stopping (patience 2) stops
+    verdict, reason = fit_verdict([0.50, 0.40, 0.42, 0.41], gap_accuracy=0.0)
+    assert verdict == "well fit" and "+2.5%" in reason
+    assert overfitting_onset([0.50, 0.40, 0.42, 0.41]) is None
+
+
+def test_verdict_under_trained_only_at_or_near_the_minimum() -> None:
+    assert fit_verdict([0.60, 0.50, 0.45], gap_accuracy=0.3)[0] == "under-trained"  # best is last
+    # falling again and within still_falling (1%) of an earlier minimum: still improving
+    assert fit_verdict([0.50, 0.400, 0.45, 0.403], gap_accuracy=0.0)[0] == "under-trained"
+    # at its minimum but no longer falling (-0.2%): levelled off
+    verdict, reason = fit_verdict([0.60, 0.50, 0.499], gap_accuracy=0.0)
+    assert verdict == "well fit" and "levelled off" in reason
+
+
+def test_verdict_transient_spike_that_recovered_is_not_overfit() -> None:
+    spike = [0.50, 0.40, 0.60, 0.42]  # +50% at epoch 3, back to +5% at epoch 4
+    verdict, reason = fit_verdict(spike, gap_accuracy=0.0)
+    assert verdict == "well fit" and "transient rise of +50% at epoch 3" in reason
+    assert overfitting_onset(spike) is None
+    assert fit_verdict(spike[:3], gap_accuracy=0.0)[0] == "overfit"  # judged at epoch 3
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_verdict_non_finite_loss_is_never_well_fit(bad: float) -> None:
+    for curve in ([0.5, bad, 0.4, 0.39], [0.5, 0.45, bad], [bad, bad]):
+        verdict, reason = fit_verdict(curve, gap_accuracy=0.0)
+        assert verdict == "undetermined" and "diverged" in reason
+        assert overfitting_onset(curve) is None
+
+
+def test_onset_exactly_when_the_loss_rise_calls_overfit() -> None:
+    rng = np.random.default_rng(0)
+    spec = VerdictSpec()
+    for _ in range(2000):
+        curve = np.cumsum(rng.normal(0, 0.05, size=rng.integers(2, 8))) + 1.0
+        verdict, reason = fit_verdict(curve, gap_accuracy=0.0, thresholds=spec)
+        by_loss = verdict == "overfit" and "rose" in reason
+        assert (overfitting_onset(curve, tolerance=spec.loss_rise) is not None) == by_loss, curve
+        # under-trained only when the last epoch is (within still_falling of) the minimum
+        if verdict == "under-trained":
+            assert curve[-1] <= curve.min() * (1 + spec.still_falling) and curve[-1] < curve[-2]
+
+
 # --- generalization_table -----------------------------------------------------------------------
 
 CURVES = {

@@ -1,28 +1,41 @@
 """Generalization gap, best epoch, overfitting onset and the per-cell fit verdict.
 
-Definitions (epochs are 1-based; ``L_t`` is the validation loss after epoch ``t``):
+Definitions (epochs are 1-based; ``L_t`` is the validation loss after epoch ``t``, ``T`` the
+last epoch):
 
 * gap, signed so that a positive gap means the model fits its training data better than
   unseen data: ``gap_accuracy = acc_train - acc_val``, ``gap_macro_f1 = F1_train - F1_val``,
   ``gap_loss = L_val - L_train`` (losses measured in eval mode, without label smoothing);
 * best epoch: ``t* = argmin_t L_t`` (the first one on ties);
-* loss rise: ``(L_T - L_t*) / L_t*`` after the last epoch ``T``;
-* overfitting onset: the first epoch ``e > t*`` from which ``L_t > L_t* (1 + tol)`` for every
-  ``t >= e`` (validation loss keeps above its minimum), or none;
-* verdict, checked in this order:
+* rise of epoch ``t`` over the minimum: ``r_t = (L_t - L_t*) / L_t*``; the loss rise is ``r_T``;
+* falling at the end: ``L_{T-1} - L_T > still_falling · L_{T-1}``.
 
-  - *overfit*: the validation loss rose after its minimum by more than ``loss_rise``
-    (relative);
-  - *under-trained*: validation loss still falling at the last epoch,
-    ``L_{T-1} - L_T > still_falling * L_{T-1}``;
-  - *overfit*: ``gap_accuracy > accuracy_gap``;
-  - *well fit*: otherwise;
-  - *undetermined*: a single epoch shows no trend.
+The verdict (:func:`fit_verdict`), with the tolerances ``loss_rise``, ``still_falling`` and
+``accuracy_gap`` of ``[verdict]``, checked in this order:
+
+1. *undetermined*: a single epoch (no trend), or a non-finite validation loss at any epoch
+   (training diverged: no verdict is read from such a curve, and never *well fit*);
+2. *overfit*: the loss ended more than ``loss_rise`` above its minimum, ``r_T > loss_rise``;
+3. *under-trained*: the curve is still improving at its end: it is falling at the end and the
+   last loss is its minimum or within ``still_falling`` of it (``r_T <= still_falling``);
+4. *overfit*: ``gap_accuracy > accuracy_gap`` (the training data is fitted far better);
+5. *well fit*: otherwise. That covers a curve that levelled off at its minimum and one that has
+   passed its minimum but ended less than ``loss_rise`` above it (past its best, not overfit yet:
+   where the built-in ``early_stopping`` strategy stops).
+
+The verdict reads where the curve *ends* relative to its minimum. A transient spike that has
+recovered to within ``loss_rise`` of the minimum by the last epoch is not overfitting: the
+reason names it, and no onset is reported. The overfitting onset is the first epoch
+``e > t*`` from which ``r_t > loss_rise`` for every ``t >= e`` (the same tolerance as rule 2), so
+a curve has an onset exactly when rule 2 calls it overfit. An earlier epoch value of a grid is
+judged on the curve up to that epoch only.
 
 On SST-2 with MiniLM, 1,000 examples overfit mainly as validation loss doubling while accuracy
 holds (overconfidence), which the loss rise catches; 100 examples after 5 epochs have a large
 accuracy gap but a still-falling validation loss, which is under-training, not overfitting.
-Reference: Goodfellow, Bengio & Courville, *Deep Learning* (2016), section 7.8 (early stopping).
+Reference: Goodfellow, Bengio & Courville, *Deep Learning* (2016), section 7.8 (early stopping);
+Prechelt, "Early Stopping - But When?", in *Neural Networks: Tricks of the Trade* (1998), whose
+generalization loss ``GL(t) = 100 (L_t / min L - 1)`` is ``100 r_t``.
 """
 
 from __future__ import annotations
@@ -39,25 +52,48 @@ DEFAULT_THRESHOLDS = VerdictSpec()
 
 
 def best_epoch(validation_loss: Sequence[float]) -> int:
-    """1-based epoch of the lowest validation loss (the first one on ties)."""
+    """1-based epoch of the lowest validation loss (the first one on ties; NaN skipped)."""
     losses = np.asarray(validation_loss, dtype=float)
     if losses.size == 0:
         raise ValueError("validation_loss must not be empty")
-    return int(np.nanargmin(losses)) + 1
+    if not np.isfinite(losses).any():
+        raise ValueError("validation_loss has no finite value")
+    return int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan))) + 1
+
+
+def _rise(losses: np.ndarray, low: float) -> np.ndarray:
+    """``(L - low) / low``; the absolute rise where the minimum is 0."""
+    return (losses - low) / low if low > 0 else losses - low
 
 
 def loss_rise(validation_loss: Sequence[float]) -> float:
     """Relative rise of the last validation loss over its minimum, ``(L_T - min L) / min L``."""
     losses = np.asarray(validation_loss, dtype=float)
-    low = np.nanmin(losses)
-    return float((losses[-1] - low) / low) if low > 0 else float(losses[-1] - low)
+    return float(_rise(losses[-1:], losses[best_epoch(losses) - 1])[0])
 
 
-def overfitting_onset(validation_loss: Sequence[float], *, tolerance: float = 0.0) -> int | None:
-    """First epoch after the minimum from which validation loss stays above ``min * (1 + tol)``."""
+def overfitting_onset(validation_loss: Sequence[float], *,
+                      tolerance: float = DEFAULT_THRESHOLDS.loss_rise) -> int | None:
+    """First epoch after the minimum from which validation loss stays more than ``tolerance``
+    (relative) above it, or None; None for a curve with a non-finite loss.
+
+    With ``tolerance`` the verdict's ``loss_rise`` (the default), an onset exists exactly when
+    :func:`fit_verdict` calls the curve overfit by its loss rise.
+
+    Examples
+    --------
+    >>> overfitting_onset([0.50, 0.40, 0.47, 0.52])
+    3
+    >>> overfitting_onset([0.50, 0.40, 0.47, 0.41]) is None  # a spike that recovered
+    True
+    """
     losses = np.asarray(validation_loss, dtype=float)
+    if losses.size == 0:
+        raise ValueError("validation_loss must not be empty")
+    if not np.isfinite(losses).all():
+        return None
     best = best_epoch(losses)
-    above = losses > losses[best - 1] * (1 + tolerance)
+    above = _rise(losses, losses[best - 1]) > tolerance
     onset = None
     for epoch in range(len(losses), best, -1):  # walk back while the loss stays above
         if not above[epoch - 1]:
@@ -68,7 +104,8 @@ def overfitting_onset(validation_loss: Sequence[float], *, tolerance: float = 0.
 
 def fit_verdict(validation_loss: Sequence[float], *, gap_accuracy: float,
                 thresholds: VerdictSpec = DEFAULT_THRESHOLDS) -> tuple[str, str]:
-    """The verdict of one learning curve and the figures that decided it.
+    """The verdict of one learning curve and the figures that decided it (rules in the module
+    docstring).
 
     Parameters
     ----------
@@ -77,29 +114,54 @@ def fit_verdict(validation_loss: Sequence[float], *, gap_accuracy: float,
     gap_accuracy : float
         Training minus validation accuracy after epoch T.
     thresholds : VerdictSpec
-        ``still_falling``, ``loss_rise`` and ``accuracy_gap`` tolerances.
+        ``loss_rise``, ``still_falling`` and ``accuracy_gap`` tolerances.
 
     Returns
     -------
     (verdict, reason)
+        ``verdict`` is one of :data:`VERDICTS`; ``reason`` one line with the deciding figures.
+
+    Examples
+    --------
+    >>> fit_verdict([0.50, 0.40, 0.42, 0.41], gap_accuracy=0.0)[0]  # past its best, +2.5%
+    'well fit'
+    >>> fit_verdict([0.50, 0.40, 0.47, 0.52], gap_accuracy=0.0)[0]  # +30% above the minimum
+    'overfit'
+    >>> fit_verdict([0.60, 0.50, 0.45], gap_accuracy=0.3)[0]  # still falling
+    'under-trained'
     """
     losses = np.asarray(validation_loss, dtype=float)
+    if losses.size == 0:
+        raise ValueError("validation_loss must not be empty")
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        return "undetermined", (f"validation loss is {losses[bad[0]]} at epoch {bad[0] + 1}: training "
+                                "diverged, no verdict")
     if losses.size < 2:
         return "undetermined", "one epoch: no trend in validation loss"
-    last, previous = losses[-1], losses[-2]
-    T = losses.size
+    T, last, previous = losses.size, losses[-1], losses[-2]
     best = best_epoch(losses)
-    rise = loss_rise(losses)
-    if best < T and rise > thresholds.loss_rise:
+    low = losses[best - 1]
+    rises = _rise(losses, low)
+    rise = float(rises[-1])
+    if rise > thresholds.loss_rise:
         return "overfit", (f"validation loss rose {rise:+.0%} after its minimum "
-                           f"({losses[best - 1]:.3f} at epoch {best} -> {last:.3f} at epoch {T})")
-    if previous - last > thresholds.still_falling * previous:
+                           f"({low:.3f} at epoch {best} -> {last:.3f} at epoch {T})")
+    falling = previous - last > thresholds.still_falling * previous
+    if falling and rise <= thresholds.still_falling:
         return "under-trained", (f"validation loss still falling at epoch {T} "
                                  f"({previous:.3f} -> {last:.3f}, {(last - previous) / previous:+.1%})")
     if gap_accuracy > thresholds.accuracy_gap:
         return "overfit", f"accuracy gap {gap_accuracy:.3f} > {thresholds.accuracy_gap:g}"
-    return "well fit", (f"validation loss {rise:+.0%} from its minimum at epoch {best}, "
-                        f"accuracy gap {gap_accuracy:.3f}")
+    if best == T or rise <= thresholds.still_falling:
+        shape = f"validation loss levelled off at its minimum (epoch {best}, {rise:+.1%} at epoch {T})"
+    else:
+        shape = (f"validation loss passed its minimum at epoch {best} and ended {rise:+.1%} above it "
+                 f"(within {thresholds.loss_rise:.0%})")
+        peak = int(np.argmax(rises[best:])) + best + 1
+        if rises[peak - 1] > thresholds.loss_rise:
+            shape += f", after a transient rise of {rises[peak - 1]:+.0%} at epoch {peak}"
+    return "well fit", f"{shape}, accuracy gap {gap_accuracy:.3f}"
 
 
 def generalization_table(cells: pd.DataFrame, metrics: pd.DataFrame,
@@ -123,6 +185,7 @@ def generalization_table(cells: pd.DataFrame, metrics: pd.DataFrame,
             val_loss = upto[("validation", "loss")].to_numpy()
             gap_acc = at[("train", "accuracy")] - at[("validation", "accuracy")]
             verdict, reason = fit_verdict(val_loss, gap_accuracy=gap_acc, thresholds=thresholds)
+            finite = bool(np.isfinite(val_loss).any())
             row = {"cell_id": cell.cell_id, "train_size": cell.train_size, "strategy": cell.strategy,
                    "seed": cell.seed, "label_noise": cell.label_noise, "epochs": int(value),
                    "trained_epochs": epoch}
@@ -133,10 +196,10 @@ def generalization_table(cells: pd.DataFrame, metrics: pd.DataFrame,
                 gap_loss=row["validation_loss"] - row["train_loss"],
                 gap_accuracy=gap_acc,
                 gap_macro_f1=row["train_macro_f1"] - row["validation_macro_f1"],
-                best_epoch=best_epoch(val_loss),
-                best_validation_loss=float(np.nanmin(val_loss)),
-                loss_rise=loss_rise(val_loss),
-                onset_epoch=overfitting_onset(val_loss, tolerance=thresholds.still_falling),
+                best_epoch=best_epoch(val_loss) if finite else np.nan,
+                best_validation_loss=float(np.nanmin(val_loss)) if finite else np.nan,
+                loss_rise=loss_rise(val_loss) if finite else np.nan,
+                onset_epoch=overfitting_onset(val_loss, tolerance=thresholds.loss_rise),
                 verdict=verdict,
                 reason=reason,
             )
