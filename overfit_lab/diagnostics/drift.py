@@ -3,19 +3,26 @@
 Two views, both per layer, both free of labels:
 
 * representation drift, ``layer_cka``: linear Centered Kernel Alignment between the pretrained
-  and the fine-tuned model's mean-pooled hidden states on a fixed probe set of texts. With
-  column-centred ``X`` (n x p) and ``Y`` (n x q),
+  and the fine-tuned model's mean-pooled hidden states on a fixed probe set of texts. With the
+  linear kernels ``K = X X^T``, ``L = Y Y^T`` of column-centred ``X`` (n x p) and ``Y`` (n x q),
 
-  ``CKA(X, Y) = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)``,
+  ``CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))``.
 
-  which equals ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` for the linear kernels ``K = X X^T``,
-  ``L = Y Y^T`` and ``HSIC(K, L) = tr(K H L H) / (n - 1)^2``, ``H = I - 1 1^T / n``. It lies in
-  [0, 1], is 1 for identical representations, and is invariant to orthogonal transforms and
-  isotropic scaling of either side (not to arbitrary invertible linear maps). Values well below 1
-  in the top layers with high values at the bottom are the usual signature of fine-tuning;
-  low values at the bottom mean the general-purpose features were overwritten (forgetting).
-  Reference: Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations
-  Revisited", ICML 2019, equation (5).
+  The default is the debiased CKA (Nguyen, Raghu & Kornblith 2021), with the unbiased estimator
+  ``HSIC_1`` of Song et al. (2012); the biased plug-in ``HSIC(K, L) = tr(K H L H) / (n - 1)^2``,
+  ``H = I - 1 1^T / n``, which gives ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` (Kornblith et
+  al. 2019, equation 5), stays available with ``debiased=False``. The biased value is far above
+  0 for unrelated representations when the probe set is not much larger than the width (about
+  0.75 for independent isotropic Gaussians at n = 128 texts, 384 dimensions); the debiased one is
+  near 0 there (within about 0.03), but it is not bounded to [0, 1] and can fall slightly below 0.
+  Both are 1 for identical representations and invariant to orthogonal transforms and isotropic
+  scaling of either side (not to arbitrary invertible linear maps). Values well below 1 in the
+  top layers with high values at the bottom are the usual signature of fine-tuning; low values
+  at the bottom mean the general-purpose features were overwritten (forgetting).
+  References: Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations
+  Revisited", ICML 2019; Song, Smola, Gretton, Bedo & Borgwardt, "Feature Selection via
+  Dependence Maximization", JMLR 2012; Nguyen, Raghu & Kornblith, "Do Wide and Deep Networks
+  Learn the Same Things?", ICLR 2021.
 
 * weight drift, ``weight_distance``: per module, the relative L2 distance of the concatenated
   parameters, ``||theta_ft - theta_pre||_2 / ||theta_pre||_2``, for the embeddings and each
@@ -26,7 +33,10 @@ Two views, both per layer, both free of labels:
 
 Layer numbering: ``layer_cka`` row ``k`` is hidden state ``k`` of a transformers encoder
 (``k = 0``: embeddings output; ``k >= 1``: output of encoder layer ``k - 1``), so the modules
-that produce it are ``weight_distance`` rows ``0 .. k``.
+that produce it are ``weight_distance`` rows ``0 .. k``. When all of those have distance exactly 0
+(frozen), state ``k`` is unchanged and its CKA is 1 by construction, whatever training did
+(``frozen_states``): a mean CKA over every layer rewards freezing, so the headline ``mean_cka``
+averages only the states that training could change.
 """
 
 from __future__ import annotations
@@ -42,25 +52,59 @@ from torch import nn
 from ..models import base_model, embeddings_module, encoder_layers
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+def linear_cka(x: np.ndarray, y: np.ndarray, *, debiased: bool = True) -> float:
     """Linear CKA between two representations of the same ``n`` examples.
+
+    With column-centred ``X`` (n x p), ``Y`` (n x q), Gram matrices ``K = X X^T``, ``L = Y Y^T``
+    and ``CKA = S(K, L) / sqrt(S(K, K) S(L, L))``, the similarity ``S`` is
+
+    * ``debiased=True`` (default): ``n (n - 3)`` times the unbiased HSIC estimator ``HSIC_1`` of
+      Song et al. (2012), in its feature-space form (Kornblith's reference code),
+
+      ``S(K, L) = ||Y^T X||_F^2 - n / (n - 2) * r_x . r_y + (1^T r_x)(1^T r_y) / ((n - 1)(n - 2))``,
+
+      with ``r_x = diag(K)`` (squared row norms of the centred ``X``); equivalently, with ``K~``
+      and ``L~`` the Gram matrices with their diagonal set to 0,
+      ``HSIC_1 = [tr(K~ L~) + 1^T K~ 1 1^T L~ 1 / ((n - 1)(n - 2)) - 2 / (n - 2) 1^T K~ L~ 1] / (n (n - 3))``;
+    * ``debiased=False``: the biased (plug-in) ``S(K, L) = tr(K H L H) = ||Y^T X||_F^2``,
+      ``H = I - 1 1^T / n`` (Kornblith et al. 2019, equation 5).
+
+    The biased value is far from 0 for unrelated representations when ``n`` is not much larger
+    than the feature count: for independent isotropic Gaussian ``X`` and ``Y`` with ``n = 128``,
+    ``p = q = 384`` it is about 0.75, while the debiased value is within about 0.02 of 0.
 
     Parameters
     ----------
     x, y : array_like, shapes (n, p) and (n, q)
         Rows are examples (in the same order in both), columns are features.
+    debiased : bool, default True
+        Use the unbiased HSIC estimator (needs ``n >= 4``); False gives the biased estimator
+        (``n >= 2``), kept for comparison with earlier results.
 
     Returns
     -------
     float
-        ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` after centring each column, computed in
-        float64 (through the n x n Gram matrices when ``n`` is smaller than a feature count, which
-        gives the same value: ``||X^T X||_F = ||X X^T||_F`` and ``||Y^T X||_F^2 = <X X^T, Y Y^T>_F``).
-        NaN when either side is constant over the examples (zero after centring).
+        The CKA, computed in float64 (through the n x n Gram matrices when ``n`` is smaller than a
+        feature count, which gives the same value). The biased value lies in [0, 1]. The debiased
+        one estimates the population CKA with less bias but is not bounded: it can fall slightly
+        below 0 (unrelated representations) or, rarely, above 1, since its similarity ``S`` is not
+        an inner product. Both are 1 for identical representations and invariant to orthogonal
+        transforms and isotropic scaling of either side. NaN when either side is constant over
+        the examples or its debiased self-similarity ``S(K, K)`` is not positive.
 
     References
     ----------
-    Kornblith et al., "Similarity of Neural Network Representations Revisited", ICML 2019.
+    Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network Representations Revisited",
+    ICML 2019. Song, Smola, Gretton, Bedo & Borgwardt, "Feature Selection via Dependence
+    Maximization", JMLR 13, 2012 (unbiased HSIC, ``HSIC_1``). Nguyen, Raghu & Kornblith, "Do Wide
+    and Deep Networks Learn the Same Things?", ICLR 2021 (debiased CKA).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.standard_normal((128, 384)), rng.standard_normal((128, 384))
+    >>> round(linear_cka(x, y, debiased=False), 2), abs(linear_cka(x, y)) < 0.05
+    (0.74, True)
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -71,8 +115,10 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same number of rows (examples); got {x.shape[0]} and "
                          f"{y.shape[0]}")
-    if x.shape[0] < 2:
-        raise ValueError(f"x and y need at least 2 examples; got {x.shape[0]}")
+    minimum = 4 if debiased else 2
+    if x.shape[0] < minimum:
+        raise ValueError(f"x and y need at least {minimum} examples"
+                         f"{' for the debiased estimator' if debiased else ''}; got {x.shape[0]}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be finite")
     x = x - x.mean(axis=0)
@@ -80,13 +126,21 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     n, p, q = x.shape[0], x.shape[1], y.shape[1]
     if n < max(p, q):
         k, l_ = x @ x.T, y @ y.T
-        cross, norm_x, norm_y = float(np.sum(k * l_)), np.linalg.norm(k), np.linalg.norm(l_)
+        cross, self_x, self_y = float(np.sum(k * l_)), float(np.sum(k * k)), float(np.sum(l_ * l_))
     else:
         cross = float(np.linalg.norm(y.T @ x) ** 2)
-        norm_x, norm_y = np.linalg.norm(x.T @ x), np.linalg.norm(y.T @ y)
-    if norm_x == 0 or norm_y == 0:
+        self_x, self_y = float(np.linalg.norm(x.T @ x) ** 2), float(np.linalg.norm(y.T @ y) ** 2)
+    if debiased:
+        rows_x, rows_y = np.einsum("ij,ij->i", x, x), np.einsum("ij,ij->i", y, y)
+
+        def unbiased(dot: float, r_a: np.ndarray, r_b: np.ndarray) -> float:
+            return dot - n / (n - 2) * float(r_a @ r_b) + float(r_a.sum() * r_b.sum()) / ((n - 1) * (n - 2))
+
+        cross = unbiased(cross, rows_x, rows_y)
+        self_x, self_y = unbiased(self_x, rows_x, rows_x), unbiased(self_y, rows_y, rows_y)
+    if not (self_x > 0 and self_y > 0):
         return float("nan")
-    return float(cross / (norm_x * norm_y))
+    return float(cross / (np.sqrt(self_x) * np.sqrt(self_y)))
 
 
 def hidden_states(model: nn.Module, tokenizer, texts: Sequence[str], *, max_length: int = 64,
@@ -156,7 +210,7 @@ def hidden_states(model: nn.Module, tokenizer, texts: Sequence[str], *, max_leng
 
 def layer_cka(pretrained: nn.Module | None, finetuned: nn.Module, tokenizer, texts: Sequence[str], *,
               max_length: int = 64, batch_size: int = 64,
-              pretrained_states: list[np.ndarray] | None = None) -> pd.DataFrame:
+              pretrained_states: list[np.ndarray] | None = None, debiased: bool = True) -> pd.DataFrame:
     """Per-layer linear CKA between the pretrained and the fine-tuned encoder on a probe set.
 
     Parameters
@@ -167,22 +221,27 @@ def layer_cka(pretrained: nn.Module | None, finetuned: nn.Module, tokenizer, tex
     tokenizer
         The tokenizer of both models.
     texts : sequence of str
-        A fixed probe set (at least 2 texts; a few hundred give stable values).
+        A fixed probe set (at least 4 texts for the debiased estimator, 2 for the biased one; a
+        hundred or more give values within a few hundredths of 0 for unrelated representations).
     max_length, batch_size : int
         As in :func:`hidden_states`.
     pretrained_states : list of arrays, optional
         ``hidden_states(pretrained, tokenizer, texts)`` computed earlier: the pretrained side is
         the same for every cell of a grid, so callers compute it once.
+    debiased : bool, default True
+        As in :func:`linear_cka`: the debiased CKA, or the biased one with False.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``layer`` (0 = embeddings output, ``k`` = output of encoder layer ``k - 1``) and
-        ``cka`` = ``linear_cka(H_pre[k], H_ft[k])`` on mean-pooled states.
+        ``cka`` = ``linear_cka(H_pre[k], H_ft[k], debiased=debiased)`` on mean-pooled states.
     """
     texts = _check_texts(texts)
-    if len(texts) < 2:
-        raise ValueError(f"texts must hold at least 2 texts for CKA; got {len(texts)}")
+    minimum = 4 if debiased else 2
+    if len(texts) < minimum:
+        raise ValueError(f"texts must hold at least {minimum} texts for "
+                         f"{'debiased ' if debiased else ''}CKA; got {len(texts)}")
     before = pretrained_states if pretrained_states is not None else hidden_states(
         pretrained, tokenizer, texts, max_length=max_length, batch_size=batch_size)
     after = hidden_states(finetuned, tokenizer, texts, max_length=max_length, batch_size=batch_size)
@@ -190,7 +249,8 @@ def layer_cka(pretrained: nn.Module | None, finetuned: nn.Module, tokenizer, tex
         raise ValueError(f"pretrained and finetuned differ in depth: {len(before) - 1} and "
                          f"{len(after) - 1} layers")
     return pd.DataFrame({"layer": np.arange(len(before)),
-                         "cka": [linear_cka(x, y) for x, y in zip(before, after, strict=True)]})
+                         "cka": [linear_cka(x, y, debiased=debiased)
+                                 for x, y in zip(before, after, strict=True)]})
 
 
 def weight_distance(pretrained: nn.Module, finetuned: nn.Module) -> pd.DataFrame:
@@ -242,6 +302,36 @@ def weight_distance(pretrained: nn.Module, finetuned: nn.Module) -> pd.DataFrame
         rows.append({"layer": prefix,
                      "relative_distance": float(np.sqrt(diff_sq / base_sq)) if base_sq > 0 else float("nan")})
     return pd.DataFrame(rows, columns=["layer", "relative_distance"])
+
+
+def frozen_states(relative_distance: Sequence[float]) -> np.ndarray:
+    """Which hidden states a fine-tuning run could not change, from the weight distances.
+
+    Hidden state ``k`` is produced by modules ``0 .. k`` (embeddings, then encoder layers), so it
+    is frozen when every one of them has relative distance exactly 0:
+    ``frozen_k = all(d_m == 0 for m <= k)``. Frozen-ness is read from the weights, not from
+    ``requires_grad``, so it holds for any pair of checkpoints. A NaN distance (all-zero
+    pretrained parameters) counts as possibly moved.
+
+    Parameters
+    ----------
+    relative_distance : sequence of float
+        ``weight_distance(...)["relative_distance"]`` in module order.
+
+    Returns
+    -------
+    np.ndarray of bool
+        ``frozen[k]`` for hidden state ``k`` (same length as ``relative_distance``).
+
+    Examples
+    --------
+    >>> frozen_states([0.0, 0.0, 0.02, 0.0]).tolist()
+    [True, True, False, False]
+    """
+    distance = np.asarray(relative_distance, dtype=np.float64)
+    if distance.ndim != 1:
+        raise ValueError(f"relative_distance must be 1-D; got shape {distance.shape}")
+    return np.logical_and.accumulate(distance == 0) if len(distance) else np.zeros(0, dtype=bool)
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
