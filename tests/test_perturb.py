@@ -8,10 +8,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from overfit_lab.data import builtin
 from overfit_lab.data.augment import KEYBOARD_NEIGHBOURS
 from overfit_lab.diagnostics.perturb import (
+    CHARACTER_OPS,
     CONTRACTIONS,
     GENDER_SWAPS,
+    HEADLINE_SEVERITY,
     PERTURBATIONS,
     SYNONYMS,
     casing,
@@ -19,7 +22,9 @@ from overfit_lab.diagnostics.perturb import (
     char_delete,
     char_insert,
     contraction,
+    describe_severity,
     get_perturbation,
+    headline_severities,
     identity_swap,
     keyboard_typo,
     perturb_texts,
@@ -259,3 +264,157 @@ def test_changed_mask() -> None:
     assert changed_mask(texts, out).tolist() == [True, False, True]
     with pytest.raises(ValueError, match="perturbed"):
         changed_mask(texts, out[:2])
+
+
+# -- the headline severities: readable text that keeps its label ---------------------------------------
+
+OLD_HEADLINE = 0.3  # the top default severity, where the old worst drop was taken
+# The words that decide the built-in reviews' label: the generator's adjectives, its negations
+# ("was not / wasn't / was never / was hardly <adj>", "could not have been better"), its contrast
+# markers ("..., but", "although", "while", "even though") and comparatives.
+KEY_WORDS = frozenset({*builtin.POSITIVE_STRONG, *builtin.POSITIVE_MILD, *builtin.NEGATIVE_STRONG,
+                       *builtin.NEGATIVE_MILD, *builtin.NEUTRAL_ADJ, *builtin.COMPARATIVE.values(),
+                       "not", "wasn't", "never", "hardly", "but", "although", "while", "though"})
+
+
+@pytest.fixture(scope="module")
+def builtin_test_texts() -> list[str]:
+    """The quickstart's test texts (built-in reviews, seed 0, 300 rows; texts do not depend on the
+    label noise or on the other splits' sizes), first 200."""
+    frame = builtin.generate_reviews(n_train=1, n_validation=1, n_test=300, seed=0)
+    return frame.loc[frame["split"] == "test", "text"].tolist()[:200]
+
+
+def _levenshtein(a: str, b: str) -> int:
+    """Independent reference: Wagner-Fischer, one numpy row per character of ``a``; insertions along
+    the row are a running minimum, ``d[j] = j + min_{k <= j} (x[k] - k)``."""
+    if not a or not b:
+        return len(a) + len(b)
+    codes = np.array([ord(ch) for ch in b])
+    index = np.arange(len(b) + 1)
+    row = index.copy()
+    for i, ch in enumerate(a, 1):
+        new = np.empty_like(row)
+        new[0] = i
+        new[1:] = np.minimum(row[:-1] + (codes != ord(ch)), row[1:] + 1)  # substitute, delete
+        row = np.minimum.accumulate(new - index) + index  # insert
+    return int(row[-1])
+
+
+def _typos(a: str, b: str) -> int:
+    """Optimal-string-alignment distance (a swap of adjacent letters is one typo), plain DP."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def _bare(word: str) -> str:
+    return re.sub(r"[^a-z']", "", word.lower())
+
+
+def _key_words_kept(clean: str, perturbed: str) -> tuple[int, int]:
+    """(key words, key words a reader recovers) of ``clean`` in ``perturbed``: intact, or one typo
+    away and no other key word as close, so the typo cannot be read as another label word. The
+    character ops keep every gap, so the words align one to one."""
+    pairs = list(zip(clean.split(), perturbed.split(), strict=True))
+    kept = total = 0
+    for word, seen in ((_bare(x), _bare(y)) for x, y in pairs):
+        if word not in KEY_WORDS:
+            continue
+        total += 1
+        distance = 0 if seen == word else _typos(word, seen)
+        kept += distance == 0 or (distance == 1 and all(
+            _typos(seen, other) > 1 for other in KEY_WORDS - {word} if abs(len(other) - len(seen)) <= 1))
+    return total, kept
+
+
+def test_independent_edit_distances_on_hand_cases() -> None:
+    for a, b, lev, typos in (("kitten", "sitting", 3, 3), ("flaw", "lawn", 2, 2), ("", "abc", 3, 3),
+                             ("teh", "the", 2, 1), ("good", "good", 0, 0), ("not", "nto", 2, 1)):
+        assert _levenshtein(a, b) == _levenshtein(b, a) == lev, (a, b)
+        assert _typos(a, b) == typos, (a, b)
+
+
+@pytest.mark.parametrize("op", CHARACTER_OPS)
+def test_character_ops_at_the_headline_severity_stay_readable_and_keep_the_label_words(
+        op: str, builtin_test_texts: list[str]) -> None:
+    """At the headline severity (0.05 of the letters, Giskard's typo rate) the character error rate
+    (Levenshtein distance / length of the clean text) stays below 0.07 on average and 0.10 in every
+    text (measured 0.03-0.06; a swap counts two edits), and at least 94% of the label's key words
+    (at least 90% of the texts: all of them) are intact or one unambiguous typo away. At the old
+    headline severity 0.3 the CER is above 0.15 and fewer than 65% of the key words (50% of the
+    texts) survive: the old worst drop was measured on text no reader would accept."""
+    severity = HEADLINE_SEVERITY[op]
+    assert severity == 0.05
+    stats = {}
+    for level in (severity, OLD_HEADLINE):
+        perturbed = perturb_texts(builtin_test_texts, op, level, seed=0)
+        pairs = list(zip(builtin_test_texts, perturbed, strict=True))
+        cer = np.array([_levenshtein(a, b) / len(a) for a, b in pairs])
+        counts = np.array([_key_words_kept(a, b) for a, b in pairs])
+        stats[level] = (cer, counts[:, 1].sum() / counts[:, 0].sum(), np.mean(counts[:, 0] == counts[:, 1]))
+    cer, words, texts = stats[severity]
+    assert cer.mean() <= 0.07 and cer.max() <= 0.10, (cer.mean(), cer.max())
+    assert words >= 0.94 and texts >= 0.90, (words, texts)
+    cer, words, texts = stats[OLD_HEADLINE]
+    assert cer.mean() >= 0.15 and words <= 0.65 and texts <= 0.50, (cer.mean(), words, texts)
+
+
+@pytest.mark.parametrize("op", ["casing", "punctuation_strip", "extra_whitespace", "punctuation_add"])
+def test_format_ops_at_the_headline_severity_keep_every_word(op: str, builtin_test_texts: list[str]) -> None:
+    """Case, punctuation and spacing ops change no word a reader sees (case and marks aside)."""
+    perturbed = perturb_texts(builtin_test_texts, op, HEADLINE_SEVERITY[op], seed=0)
+    assert changed_mask(builtin_test_texts, perturbed).mean() > 0.5
+    for a, b in zip(builtin_test_texts, perturbed, strict=True):
+        assert re.sub(r"[^\w\s]", "", a.lower()).split() == re.sub(r"[^\w\s]", "", b.lower()).split()
+
+
+@pytest.mark.parametrize("op", ["contraction", "identity_swap"])
+def test_lexicon_ops_at_the_headline_severity_keep_the_sentiment_words(op: str,
+                                                                      builtin_test_texts: list[str]) -> None:
+    """Every contraction or gendered word swapped: the adjectives are untouched and each negation
+    ("wasn't" <-> "was not") is still there."""
+    perturbed = perturb_texts(builtin_test_texts, op, HEADLINE_SEVERITY[op], seed=0)
+    assert changed_mask(builtin_test_texts, perturbed).mean() > 0.15  # texts with a contraction: 21%
+    negation = re.compile(r"\bnot\b|n't\b|\bnever\b|\bhardly\b", re.IGNORECASE)
+
+    def adjectives(text: str) -> list[str]:
+        return sorted(w for w in map(_bare, text.split()) if w in KEY_WORDS - {"not", "wasn't"})
+
+    for a, b in zip(builtin_test_texts, perturbed, strict=True):
+        assert adjectives(a) == adjectives(b), (a, b)
+        assert len(negation.findall(a)) == len(negation.findall(b)), (a, b)
+
+
+def test_readable_scale_matches_the_builtin_texts(builtin_test_texts: list[str]) -> None:
+    """describe_severity's edits per word (severity x 4.8 letters) against the typos actually made
+    per word on the built-in texts (their words average 4.5-4.7 letters): within 15%."""
+    expected = "5% of letters ≈ 0.24 edits per word (one every 4.2 words)"
+    assert describe_severity("keyboard_typo", 0.05) == expected
+    perturbed = perturb_texts(builtin_test_texts, "keyboard_typo", 0.05, seed=0)
+    edits = sum(_levenshtein(a, b) for a, b in zip(builtin_test_texts, perturbed, strict=True))
+    words = sum(len(t.split()) for t in builtin_test_texts)
+    assert edits / words == pytest.approx(0.05 * 4.8, rel=0.15)
+    assert describe_severity("casing", 1.0) == "all words"
+    assert describe_severity("punctuation_add", 0.1) == "10% of words (one in 10)"
+    assert describe_severity("identity_swap", 1.0) == "every match among gendered words and names"
+    assert describe_severity("char_delete", 0.0) == "unchanged"
+    assert describe_severity("my_op", 0.5) == "50% of the op's units"
+    with pytest.raises(ValueError, match="severity"):
+        describe_severity("casing", 1.5)
+
+
+def test_headline_severities_defaults_and_overrides() -> None:
+    assert headline_severities(["keyboard_typo", "casing", "word_dropout", "my_op"]) == {
+        "keyboard_typo": 0.05, "casing": 1.0, "word_dropout": None, "my_op": None}
+    got = headline_severities(["keyboard_typo", "word_swap", "my_op"],
+                              {"keyboard_typo": None, "word_swap": 0.1, "my_op": 0})
+    assert got == {"keyboard_typo": None, "word_swap": 0.1, "my_op": None}
+    assert set(HEADLINE_SEVERITY) == set(PERTURBATIONS)  # every built-in op has a stated level
+    for value in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="headline severity of 'casing'"):
+            headline_severities(["casing"], {"casing": value})

@@ -8,6 +8,47 @@ caps (``word_dropout`` keeps one word, ``word_swap`` needs two) are in the op's 
 are drawn without replacement from ``rng``, so an op is deterministic given the generator state.
 Text outside the touched units (whitespace included) is kept byte for byte.
 
+Severity in readable terms
+--------------------------
+A share of units is not a scale a reader can judge, so :func:`describe_severity` restates it:
+character ops touch letters, and English averages about 4.8 letters per word token (Norvig 2013,
+"English Letter Frequency Counts: Mayzner Revisited": 4.79; the built-in reviews: 4.5), so
+``keyboard_typo`` at 0.05 is about 5% of the letters, 0.24 typos per word, one typo every four
+words, and a character error rate (Levenshtein distance / length) of about 0.04; at 0.3 it is
+one and a half typos per word, CER 0.24, and the text is no longer readable ("Thd fopd dqd jjst
+wlndsttul"). Word ops at 0.1 touch one word in ten; lexicon ops at 1 replace every match.
+
+The headline severity
+---------------------
+The full severity curves are for inspection; a headline figure needs one severity per op at
+which the perturbed text is still what a person could plausibly write and still carries its
+label. :data:`HEADLINE_SEVERITY` is that table (``None``: no such severity, curves only):
+
+* ``keyboard_typo``, ``char_insert``, ``char_delete``, ``char_transpose``: 0.05, the rate of
+  Giskard's typo detector (``TextTypoTransformation(rate=0.05)``: a Poisson number of typos with
+  mean 5% of the non-space characters), a stress level a few times the ~1% of characters that
+  typists leave uncorrected (Dhakal et al. 2018, "Observations on Typing from 136 Million
+  Keystrokes"), far below the every-word noise of Belinkov & Bisk 2018, which they show breaks
+  models *and* needs training on noise to read. On the built-in test texts the mean CER is
+  0.03-0.06 (transposition counts two edits), and 95-98% of the words that carry the label
+  (adjectives, negations, "but") are intact or one typo away with no other such word as close
+  (92-97% of the texts keep all of them); at 0.3 the CER is 0.19-0.28 and only 40-63% of those
+  words survive (``tests/test_perturb.py``).
+* ``casing``: 1.0, the whole text typed with caps lock on (swapcase of every word); the words
+  are unchanged.
+* ``punctuation_strip`` and ``extra_whitespace``: 1.0, all punctuation dropped (text-message
+  style, CheckList's punctuation INV test) or every gap widened (invisible to a reader).
+* ``punctuation_add``: 0.1, a stray mark after one word in ten (the words are unchanged).
+* ``synonym``, ``contraction``, ``identity_swap``: 1.0, every match replaced, as CheckList's INV
+  tests do; the lexicons are meaning-preserving by construction, and a partial identity swap
+  would mix genders in one text, which is less realistic than the full counterfactual.
+* ``word_dropout``, ``word_swap``: ``None``. Any severity above 0 drops or moves a word, and no
+  rate keeps the label-carrying words ("not", "but", the adjective): at 0.1 (EDA's ``alpha``,
+  Wei & Zou 2019, chosen for *training* augmentation, where a wrong label on a few rows is
+  tolerable) 17% of the built-in test texts lose such a word to dropout and 22% have one
+  moved by a swap, so a model that read every text correctly would still show a "drop".
+  Their curves are kept; a suite can put them in the headline with ``headline = {...}``.
+
 Character noise follows Belinkov & Bisk 2018, "Synthetic and Natural Noise Both Break Neural
 Machine Translation"; the word, lexicon and identity transformations follow the invariance (INV)
 tests of Ribeiro et al. 2020, "Beyond Accuracy: Behavioral Testing of NLP Models with CheckList",
@@ -20,7 +61,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -375,6 +416,79 @@ PERTURBATIONS: dict[str, Perturbation] = {
     "contraction": contraction,
     "identity_swap": identity_swap,
 }
+
+
+# -- readable severities and the headline table -------------------------------------------------------
+
+LETTERS_PER_WORD = 4.8  # English word tokens (Norvig 2013: 4.79)
+# eligible units per word of the character ops: deletion spares, and transposition needs, a first letter
+_UNITS_PER_WORD = {"keyboard_typo": LETTERS_PER_WORD, "char_insert": LETTERS_PER_WORD,
+                   "char_delete": LETTERS_PER_WORD - 1, "char_transpose": LETTERS_PER_WORD - 1}
+CHARACTER_OPS = tuple(_UNITS_PER_WORD)
+WORD_OPS = ("casing", "punctuation_add", "extra_whitespace", "word_dropout", "word_swap")
+SEVERITY_UNITS: dict[str, str] = {
+    "keyboard_typo": "letters", "char_insert": "letters", "char_delete": "letters and digits",
+    "char_transpose": "adjacent letter pairs", "punctuation_strip": "punctuation marks",
+    "casing": "words", "punctuation_add": "words", "extra_whitespace": "gaps between words",
+    "word_dropout": "words", "word_swap": "words", "synonym": "lexicon words",
+    "contraction": "contractions and their long forms", "identity_swap": "gendered words and names",
+}
+# op -> severity of the headline figure, None for curves only (see the module docstring)
+HEADLINE_SEVERITY: dict[str, float | None] = {
+    **dict.fromkeys(CHARACTER_OPS, 0.05),
+    "casing": 1.0, "punctuation_strip": 1.0, "extra_whitespace": 1.0, "punctuation_add": 0.1,
+    "synonym": 1.0, "contraction": 1.0, "identity_swap": 1.0,
+    "word_dropout": None, "word_swap": None,
+}
+
+
+def describe_severity(op: str, severity: float) -> str:
+    """``severity`` of ``op`` in readable terms: the share of its units, and per word where it applies.
+
+    Examples
+    --------
+    >>> describe_severity("keyboard_typo", 0.05)
+    '5% of letters ≈ 0.24 edits per word (one every 4.2 words)'
+    >>> describe_severity("word_dropout", 0.1)
+    '10% of words (one in 10)'
+    >>> describe_severity("synonym", 1.0)
+    'every match among lexicon words'
+    """
+    severity = _check_severity(severity)
+    unit = SEVERITY_UNITS.get(op, "the op's units")
+    if severity == 0:
+        return "unchanged"
+    if op in CHARACTER_OPS:
+        per_word = severity * _UNITS_PER_WORD[op]
+        every = f" (one every {1 / per_word:.2g} words)" if per_word < 1 else ""
+        return f"{severity:.0%} of {unit} ≈ {per_word:.2g} edits per word{every}"
+    if op in WORD_OPS or op == "punctuation_strip":
+        return f"all {unit}" if severity == 1 else f"{severity:.0%} of {unit} (one in {1 / severity:.2g})"
+    return f"every match among {unit}" if severity == 1 else f"{severity:.0%} of {unit}"
+
+
+def headline_severities(ops: Iterable[str], overrides: Mapping[str, float | None] | None = None
+                        ) -> dict[str, float | None]:
+    """The severity at which each op enters the headline worst drop (``None``: curves only).
+
+    ``overrides`` (a suite's ``robustness.headline``) wins over :data:`HEADLINE_SEVERITY`, with 0 or
+    ``None`` for curves only; an op in neither (a registered custom op) has ``None`` until the
+    suite states a severity for it.
+
+    Examples
+    --------
+    >>> headline_severities(["keyboard_typo", "word_dropout"], {"word_dropout": 0.1})
+    {'keyboard_typo': 0.05, 'word_dropout': 0.1}
+    """
+    overrides = dict(overrides or {})
+    out = {}
+    for op in ops:
+        value = overrides[op] if op in overrides else HEADLINE_SEVERITY.get(op)
+        if value is not None and not 0 <= float(value) <= 1:
+            raise ValueError(f"headline severity of {op!r} must be in (0, 1], or 0 for curves only; "
+                             f"got {value}")
+        out[op] = None if value is None or float(value) == 0 else float(value)
+    return out
 
 
 def register_perturbation(name: str, fn: Perturbation, *, replace: bool = False) -> Perturbation:
