@@ -17,11 +17,23 @@ score frame of :func:`overfit_lab.scores.cell_scores`.
   corrected across all comparisons of the run, with a verdict that never calls a difference a
   win without the test.
 * :func:`compare_runs` -- two runs (or a run and a saved baseline) side by side: paired by
-  seed where both have the same seeds (paired t-test), otherwise Welch's t-test
-  (``scipy.stats.ttest_ind(equal_var=False)``), corrected across the comparison; a change is
-  *improved* or *regressed* only beyond a tolerance and, with two seeds or more, significant.
+  seed where both have the same seeds, otherwise unpaired, corrected across the comparison; a
+  change is *improved* or *regressed* only beyond a tolerance and, with two seeds or more,
+  significant.
 * :func:`fit_power_law` / :func:`learning_curves` -- the generalization gap against the training
-  size, ``gap(n) = a · n^(-b)``, and the size at which it falls below a threshold.
+  size, ``gap(n) = a · n^(-b)``, and the size at which it falls below a threshold, with its
+  interval, from :data:`MIN_CURVE_SIZES` sizes on and never beyond :data:`MAX_EXTRAPOLATION`
+  times the largest size run.
+
+The test rule (one function, used by both comparisons): paired seeds get the paired t-test
+(``scipy.stats.ttest_rel``), unpaired ones Welch's t-test (``scipy.stats.ttest_ind(equal_var=
+False)``). Where the t statistic is undefined -- every paired difference the same, or both
+unpaired samples constant -- the p-value comes from the exact rank test instead: Wilcoxon
+signed-rank (``scipy.stats.wilcoxon(method="exact")``; ``2 / 2^n`` when all ``n`` differences
+share a sign: 0.25 with 3 seeds, 0.03125 with 6) or Mann-Whitney U
+(``scipy.stats.mannwhitneyu(method="exact")``). When every difference is 0 (or both samples are
+the same constant) p = 1. An undefined test never gives p = 0. The ``test`` column of both frames
+names the test whose p-value the verdict used.
 
 References
 ----------
@@ -46,6 +58,20 @@ BOOTSTRAP_MIN_SEEDS = 10
 
 VERDICTS = ("better", "worse", "no evidence", "one seed: no test")
 RUN_VERDICTS = ("improved", "regressed", "no change")
+TESTS = ("paired t", "Wilcoxon signed-rank (exact)", "Welch t", "Mann-Whitney U (exact)", "all equal", "none")
+"""Names of the test behind a p-value (see :func:`_seed_test`); ``none``: fewer than 2 values a side."""
+_FLOAT_NOISE = 1e-12  # differences this small are float noise, not variation
+
+MIN_CURVE_SIZES = 3
+"""A power law has two parameters: with fewer distinct sizes it is exactly determined and says
+nothing about its own error, so no curve is fitted."""
+MAX_EXTRAPOLATION = 10.0
+"""Sizes beyond this multiple of the largest size run are not estimated."""
+CURVE_STATUSES = ("estimated", "already below at the smallest size",
+                  f"beyond {MAX_EXTRAPOLATION:g}× the largest size",
+                  "never: the gap does not shrink with size", f"needs {MIN_CURVE_SIZES} sizes",
+                  "no fit: the gap is not positive at enough sizes")
+"""What :func:`learning_curves` says about each curve, in its ``status`` column."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +186,41 @@ def paired_comparison(candidate: Sequence[float], reference: Sequence[float], *,
     return PairedComparison(n, ci.mean, ci.low, ci.high, ci.method, t_p, wilcoxon_p, effect)
 
 
+def _seed_test(after: np.ndarray, before: np.ndarray, *, paired: bool) -> tuple[float, str]:
+    """Two-sided p-value of ``after`` against ``before`` and the name of the test that gave it.
+
+    The module's one rule (see the module docstring): the t-test where it is defined, the exact
+    rank test where it is not (no variation), p = 1 when nothing differs, NaN with fewer than two
+    values a side. ``paired``: ``after[i]`` and ``before[i]`` share a seed (NaN pairs dropped).
+
+    Examples
+    --------
+    >>> _seed_test(np.array([0.81, 0.82, 0.83]), np.array([0.80, 0.81, 0.82]), paired=True)
+    (0.25, 'Wilcoxon signed-rank (exact)')
+    """
+    a, b = np.asarray(after, dtype=float), np.asarray(before, dtype=float)
+    if paired:
+        keep = ~(np.isnan(a) | np.isnan(b))
+        a, b = a[keep], b[keep]
+        if a.size < 2:
+            return np.nan, "none"
+        d = a - b
+        if np.all(np.abs(d) <= _FLOAT_NOISE):
+            return 1.0, "all equal"
+        if np.ptp(d) <= _FLOAT_NOISE:  # t = mean / 0: rank the (equal) differences instead
+            constant = np.full(d.size, d.mean())
+            return float(stats.wilcoxon(constant, method="exact").pvalue), "Wilcoxon signed-rank (exact)"
+        return float(stats.ttest_rel(a, b).pvalue), "paired t"
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size < 2 or b.size < 2:
+        return np.nan, "none"
+    if np.ptp(a) <= _FLOAT_NOISE and np.ptp(b) <= _FLOAT_NOISE:  # Welch's standard error is 0
+        if abs(a.mean() - b.mean()) <= _FLOAT_NOISE:
+            return 1.0, "all equal"
+        return float(stats.mannwhitneyu(a, b, method="exact").pvalue), "Mann-Whitney U (exact)"
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue), "Welch t"
+
+
 def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
     """Correct p-values for multiple comparisons; NaNs stay NaN and are not counted.
 
@@ -226,10 +287,22 @@ def compare_strategies(scores: pd.DataFrame, higher_is_better: Mapping[str, bool
     Returns
     -------
     DataFrame
-        One row per size x noise x strategy x metric: the :class:`PairedComparison` fields, the
-        candidate's and the reference's means, ``p_adjusted`` and ``verdict`` (one of
-        :data:`VERDICTS`): *better*/*worse* only when the corrected t-test p-value is below
-        ``alpha``; with fewer than two paired seeds, *one seed: no test*.
+        One row per size x noise x strategy x metric: the :class:`PairedComparison` fields
+        (``t_pvalue`` and ``wilcoxon_pvalue`` for display), the candidate's and the reference's
+        means over the seeds both have (``mean``, ``reference_mean``), the per-seed differences
+        (``differences``, a tuple in seed order), ``pvalue`` and ``test`` from the module's test
+        rule (the paired t-test, or the exact Wilcoxon test where t is undefined; p = 1 when
+        every difference is 0), ``p_adjusted`` (``pvalue`` corrected) and ``verdict`` (one of
+        :data:`VERDICTS`): *better*/*worse* only when ``p_adjusted`` is below ``alpha``; with
+        fewer than two paired seeds, *one seed: no test*.
+
+    Examples
+    --------
+    >>> rows = [{"train_size": 100, "label_noise": 0.0, "strategy": s, "seed": i, "acc": v + i / 100}
+    ...         for i in range(3) for s, v in (("baseline", 0.80), ("new", 0.81))]
+    >>> row = compare_strategies(pd.DataFrame(rows), {"acc": True}).iloc[0]
+    >>> row.test, float(row.pvalue), row.verdict
+    ('Wilcoxon signed-rank (exact)', 0.25, 'no evidence')
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
@@ -248,16 +321,21 @@ def compare_strategies(scores: pd.DataFrame, higher_is_better: Mapping[str, bool
             cand = group[group["strategy"] == strategy].set_index("seed")
             seeds = sorted(set(cand.index) & set(ref.index))
             for metric in higher_is_better:
-                result = paired_comparison(cand.loc[seeds, metric].to_numpy(dtype=float),
-                                           ref.loc[seeds, metric].to_numpy(dtype=float),
-                                           confidence=confidence)
+                a = cand.loc[seeds, metric].to_numpy(dtype=float)
+                b = ref.loc[seeds, metric].to_numpy(dtype=float)
+                keep = ~(np.isnan(a) | np.isnan(b))  # the pairs the comparison uses
+                a, b = a[keep], b[keep]
+                result = paired_comparison(a, b, confidence=confidence)
+                pvalue, test = _seed_test(a, b, paired=True)
                 rows.append({"train_size": size, "label_noise": noise, "strategy": strategy, "metric": metric,
-                             "mean": float(cand[metric].mean()), "reference_mean": float(ref[metric].mean()),
-                             **asdict(result)})
+                             "mean": float(a.mean()) if a.size else np.nan,
+                             "reference_mean": float(b.mean()) if b.size else np.nan,
+                             **asdict(result), "differences": tuple(float(x) for x in a - b),
+                             "pvalue": pvalue, "test": test})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["p_adjusted"] = adjust_pvalues(frame["t_pvalue"].to_numpy(), correction)
+    frame["p_adjusted"] = adjust_pvalues(frame["pvalue"].to_numpy(), correction)
     frame["verdict"] = [_verdict(r, higher_is_better[r.metric], alpha) for r in frame.itertuples()]
     return frame
 
@@ -294,11 +372,23 @@ def compare_runs(before: pd.DataFrame, after: pd.DataFrame, higher_is_better: Ma
     DataFrame
         One row per group and metric present in both: ``before_mean``, ``before_low``,
         ``before_high``, ``after_*`` likewise, ``n_before``, ``n_after``, ``difference`` (after -
-        before) with ``low``/``high``, ``test`` (``paired t`` when the seeds match, ``Welch t``
-        otherwise, ``none`` with fewer than two values a side), ``pvalue``, ``p_adjusted`` and
-        ``verdict``: *regressed*/*improved* when the change in the worse/better direction exceeds
-        the tolerance and, where a test was possible, ``p_adjusted < alpha``; else *no change*.
-        ``significant`` says whether the test passed (NaN without a test).
+        before) with ``low``/``high``, ``before_values``/``after_values`` (tuples in seed order),
+        ``test`` and ``pvalue`` from the module's test rule (``paired t`` when the seeds match,
+        ``Welch t`` otherwise; the exact Wilcoxon or Mann-Whitney test where t is undefined;
+        ``all equal`` with p = 1 when nothing differs; ``none`` with fewer than two values a
+        side), ``p_adjusted`` and ``verdict``: *regressed*/*improved* when the change in the
+        worse/better direction exceeds the tolerance and, where a test was possible,
+        ``p_adjusted < alpha``; else *no change*. ``significant`` says whether the test passed
+        (NaN without a test).
+
+    Examples
+    --------
+    >>> before = pd.DataFrame({"train_size": 100, "label_noise": 0.0, "strategy": "s", "seed": [0, 1, 2],
+    ...                        "acc": [0.80, 0.81, 0.82]})
+    >>> after = before.assign(acc=before["acc"] + 0.01)  # +0.01 on every seed
+    >>> row = compare_runs(before, after, {"acc": True}).iloc[0]
+    >>> row.test, float(row.pvalue), row.verdict
+    ('Wilcoxon signed-rank (exact)', 0.25, 'no change')
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
@@ -341,31 +431,28 @@ def compare_runs(before: pd.DataFrame, after: pd.DataFrame, higher_is_better: Ma
 
 def _two_runs(before: pd.Series, after: pd.Series, confidence: float) -> dict:
     """Summary and test of one metric in two runs (indexed by seed)."""
+    before, after = before.sort_index(), after.sort_index()
     b_ci, a_ci = mean_ci(before.to_numpy(), confidence=confidence), mean_ci(after.to_numpy(),
                                                                             confidence=confidence)
     out = {"before_mean": b_ci.mean, "before_low": b_ci.low, "before_high": b_ci.high, "n_before": b_ci.n,
            "after_mean": a_ci.mean, "after_low": a_ci.low, "after_high": a_ci.high, "n_after": a_ci.n,
+           "before_values": tuple(float(x) for x in before), "after_values": tuple(float(x) for x in after),
            "difference": a_ci.mean - b_ci.mean, "low": np.nan, "high": np.nan, "test": "none",
            "pvalue": np.nan}
     if len(before) < 2 or len(after) < 2:
         return out
     if set(before.index) == set(after.index):
         seeds = sorted(before.index)
-        paired = paired_comparison(after.loc[seeds].to_numpy(), before.loc[seeds].to_numpy(),
-                                   confidence=confidence)
-        pvalue = paired.t_pvalue
-        if np.isnan(pvalue):  # the same difference on every seed: t is 0/0 or infinite
-            pvalue = 1.0 if abs(paired.mean_difference) < 1e-12 else 0.0
-        return {**out, "low": paired.low, "high": paired.high, "test": "paired t", "pvalue": pvalue}
+        a, b = after.loc[seeds].to_numpy(), before.loc[seeds].to_numpy()
+        paired = paired_comparison(a, b, confidence=confidence)
+        pvalue, test = _seed_test(a, b, paired=True)
+        return {**out, "low": paired.low, "high": paired.high, "test": test, "pvalue": pvalue}
     with warnings.catch_warnings():  # constant samples: scipy warns and returns NaN
         warnings.simplefilter("ignore")
         result = stats.ttest_ind(after.to_numpy(), before.to_numpy(), equal_var=False)
         interval = result.confidence_interval(confidence)
-    pvalue = float(result.pvalue)
-    if np.isnan(pvalue):  # no variation on either side
-        pvalue = 1.0 if abs(out["difference"]) < 1e-12 else 0.0
-    return {**out, "low": float(interval.low), "high": float(interval.high), "test": "Welch t",
-            "pvalue": pvalue}
+    pvalue, test = _seed_test(after.to_numpy(), before.to_numpy(), paired=False)
+    return {**out, "low": float(interval.low), "high": float(interval.high), "test": test, "pvalue": pvalue}
 
 
 def rank_strategies(summary: pd.DataFrame, comparisons: pd.DataFrame, metric: str, *,
@@ -392,36 +479,79 @@ def rank_strategies(summary: pd.DataFrame, comparisons: pd.DataFrame, metric: st
 
 @dataclass(frozen=True)
 class PowerLaw:
-    """``value(n) = a · n^(-b)`` fitted to (size, value) points."""
+    """``value(n) = a · n^(-b)`` fitted to (size, value) points.
+
+    ``min_size``/``max_size``: the smallest and largest size fitted; ``n_sizes``: how many
+    distinct sizes; ``covariance``: ``(var a, cov(a, b), var b)`` of the least-squares estimate
+    (``scipy.optimize.curve_fit``, residual variance with ``n_points - 2`` degrees of freedom).
+    """
 
     a: float
     b: float
     n_points: int
+    min_size: float = 1.0
+    max_size: float = np.nan
+    n_sizes: int = 0
+    covariance: tuple[float, float, float] = (np.nan, np.nan, np.nan)
 
     def __call__(self, n: np.ndarray | float) -> np.ndarray | float:
         return self.a * np.power(n, -self.b)
 
     def size_for(self, threshold: float) -> float:
-        """The size at which the curve reaches ``threshold``: ``(a / threshold)^(1/b)``.
+        """The size from which the curve is at or below ``threshold``: ``(a / threshold)^(1/b)``.
 
-        ``inf`` when the curve does not decrease to it (``b <= 0``); NaN for a bad fit.
+        ``min_size`` when the curve is already at or below it there (whatever its slope), ``inf``
+        when it is above it there and does not decrease (``b <= 0``); NaN for a bad fit.
         """
         if threshold <= 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
         if not np.isfinite(self.a) or not np.isfinite(self.b):
             return np.nan
-        if self(1.0) <= threshold and self.b >= 0:
-            return 1.0
+        if self(self.min_size) <= threshold:
+            return float(self.min_size)
         if self.b <= 0:
             return np.inf
         return float((self.a / threshold) ** (1.0 / self.b))
+
+    def size_interval(self, threshold: float, confidence: float = 0.95) -> tuple[float, float]:
+        """Interval of :meth:`size_for` by the delta method on its logarithm.
+
+        ``log n* = log(a / threshold) / b`` has gradient ``g = (1 / (a b), -log(a / threshold) / b²)``
+        in ``(a, b)``, so ``se = √(gᵀ Σ g)`` with ``Σ`` the fit's covariance, and the interval is
+        ``exp(log n* ± t_{1-α/2, n_points-2} · se)``. NaN where the size is not estimated (bad fit,
+        not decreasing) or the covariance is undefined.
+        """
+        _check_confidence(confidence)
+        size = self.size_for(threshold)
+        var_a, cov_ab, var_b = self.covariance
+        if (not np.isfinite(size) or self.b <= 0 or self.a <= 0 or self.n_points <= 2
+                or not np.all(np.isfinite(self.covariance))):
+            return np.nan, np.nan
+        log_size = np.log(self.a / threshold) / self.b
+        g = np.array([1.0 / (self.a * self.b), -np.log(self.a / threshold) / self.b ** 2])
+        sigma = np.array([[var_a, cov_ab], [cov_ab, var_b]])
+        se = float(np.sqrt(max(g @ sigma @ g, 0.0)))
+        q = stats.t.ppf(0.5 + confidence / 2, self.n_points - 2)
+        with np.errstate(over="ignore"):
+            return float(np.exp(log_size - q * se)), float(np.exp(log_size + q * se))
 
 
 def fit_power_law(sizes: Sequence[float], values: Sequence[float]) -> PowerLaw:
     """Least-squares fit of ``value = a · n^(-b)`` with ``scipy.optimize.curve_fit``.
 
     Started from the straight-line fit of ``log value`` on ``log n`` over the positive values.
-    Needs at least two distinct sizes with positive values, else ``a`` and ``b`` are NaN.
+    Needs :data:`MIN_CURVE_SIZES` distinct sizes (two would determine the curve exactly, leaving
+    no residual to judge it by), at least two of them with positive values; else ``a`` and ``b``
+    are NaN.
+
+    Examples
+    --------
+    >>> n = np.array([100, 300, 1000, 3000])
+    >>> fit = fit_power_law(n, 2.0 * n ** -0.5)
+    >>> round(fit.a, 6), round(fit.b, 6), round(fit.size_for(0.05))
+    (2.0, 0.5, 1600)
+    >>> bool(np.isnan(fit_power_law([100, 1000], [0.3, 0.1]).a))  # two sizes: no fit
+    True
     """
     n, y = np.asarray(sizes, dtype=float), np.asarray(values, dtype=float)
     if n.shape != y.shape:
@@ -430,28 +560,77 @@ def fit_power_law(sizes: Sequence[float], values: Sequence[float]) -> PowerLaw:
         raise ValueError("sizes must be positive")
     keep = ~np.isnan(y)
     n, y = n[keep], y[keep]
+    span = {"min_size": float(n.min()) if n.size else 1.0, "max_size": float(n.max()) if n.size else np.nan,
+            "n_sizes": int(np.unique(n).size)}
     positive = y > 0
-    if np.unique(n[positive]).size < 2:
-        return PowerLaw(np.nan, np.nan, int(n.size))
+    if span["n_sizes"] < MIN_CURVE_SIZES or np.unique(n[positive]).size < 2:
+        return PowerLaw(np.nan, np.nan, int(n.size), **span)
     slope, intercept = np.polyfit(np.log(n[positive]), np.log(y[positive]), 1)
     start = (float(np.exp(intercept)), float(-slope))
+    covariance = (np.nan, np.nan, np.nan)
     try:
-        with warnings.catch_warnings():  # exact fits leave the covariance undefined: not an error here
+        with warnings.catch_warnings():  # an exact fit leaves the covariance undefined: not an error here
             warnings.simplefilter("ignore", optimize.OptimizeWarning)
-            (a, b), _ = optimize.curve_fit(lambda x, a, b: a * np.power(x, -b), n, y, p0=start, maxfev=10000)
+            (a, b), pcov = optimize.curve_fit(lambda x, a, b: a * np.power(x, -b), n, y, p0=start,
+                                              maxfev=10000)
+        covariance = (float(pcov[0, 0]), float(pcov[0, 1]), float(pcov[1, 1]))
     except RuntimeError:
         a, b = start
-    return PowerLaw(float(a), float(b), int(n.size))
+    return PowerLaw(float(a), float(b), int(n.size), covariance=covariance, **span)
 
 
-def learning_curves(scores: pd.DataFrame, metric: str = "gap_accuracy", *, threshold: float = 0.05
-                    ) -> pd.DataFrame:
+def learning_curves(scores: pd.DataFrame, metric: str = "gap_accuracy", *, threshold: float = 0.05,
+                    confidence: float = 0.95) -> pd.DataFrame:
     """Per strategy (and label noise), the power law of ``metric`` against train size, fitted to
-    every cell, and the size at which it falls below ``threshold``."""
+    every cell, and the size at which it falls below ``threshold``.
+
+    Returns
+    -------
+    DataFrame
+        One row per label noise x strategy: ``a``, ``b``, ``n_points`` (cells), ``n_sizes``,
+        ``threshold``, ``size_below_threshold`` (:meth:`PowerLaw.size_for`, uncapped), ``cap``
+        (:data:`MAX_EXTRAPOLATION` x the largest size), ``status`` (one of
+        :data:`CURVE_STATUSES`), ``estimate`` (the size, where the status is *estimated* or
+        *already below at the smallest size*, else NaN) and ``estimate_low``/``estimate_high``
+        (its ``confidence`` interval, :meth:`PowerLaw.size_interval`; ``estimate_high`` is
+        ``inf`` where the interval reaches beyond the cap).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"label_noise": 0.0, "strategy": "s", "train_size": [100, 1000],
+    ...                       "gap_accuracy": [0.30, 0.20]})
+    >>> learning_curves(frame)["status"].iloc[0]
+    'needs 3 sizes'
+    """
+    _check_confidence(confidence)
     rows = []
     for (noise, strategy), group in scores.groupby(["label_noise", "strategy"], sort=False):
         fit = fit_power_law(group["train_size"].to_numpy(), group[metric].to_numpy())
+        size = fit.size_for(threshold)
+        cap = MAX_EXTRAPOLATION * fit.max_size
+        status, estimate, low, high = _curve_status(fit, size, cap), np.nan, np.nan, np.nan
+        if status == CURVE_STATUSES[1]:
+            estimate = size
+        elif status == CURVE_STATUSES[0]:
+            estimate = size
+            low, high = fit.size_interval(threshold, confidence)
+            high = np.inf if high > cap else high
         rows.append({"label_noise": noise, "strategy": strategy, "metric": metric, "a": fit.a, "b": fit.b,
-                     "n_points": fit.n_points, "threshold": threshold,
-                     "size_below_threshold": fit.size_for(threshold)})
+                     "n_points": fit.n_points, "n_sizes": fit.n_sizes, "threshold": threshold,
+                     "size_below_threshold": size, "cap": cap, "status": status, "estimate": estimate,
+                     "estimate_low": low, "estimate_high": high})
     return pd.DataFrame(rows)
+
+
+def _curve_status(fit: PowerLaw, size: float, cap: float) -> str:
+    if fit.n_sizes < MIN_CURVE_SIZES:
+        return CURVE_STATUSES[4]
+    if np.isnan(size):
+        return CURVE_STATUSES[5]
+    if size <= fit.min_size:
+        return CURVE_STATUSES[1]
+    if np.isinf(size):
+        return CURVE_STATUSES[3]
+    if size > cap:
+        return CURVE_STATUSES[2]
+    return CURVE_STATUSES[0]

@@ -10,6 +10,7 @@ from scipy import stats
 from overfit_lab.stats import (
     BOOTSTRAP_MIN_SEEDS,
     adjust_pvalues,
+    compare_runs,
     compare_strategies,
     fit_power_law,
     learning_curves,
@@ -132,8 +133,11 @@ def test_compare_strategies_verdicts_and_correction():
     assert got.loc[("strong", "test_accuracy"), "verdict"] == "better"
     assert got.loc[("strong", "gap_accuracy"), "verdict"] == "better"  # a lower gap is better
     assert got.loc[("noise", "test_accuracy"), "verdict"] == "no evidence"
-    expected = adjust_pvalues(table["t_pvalue"].to_numpy(), "holm")
+    expected = adjust_pvalues(table["pvalue"].to_numpy(), "holm")
     np.testing.assert_allclose(table["p_adjusted"], expected)
+    # identical on every seed: no t statistic, so "all equal" with p = 1 counts in the correction
+    assert got.loc[("noise", "gap_accuracy"), "test"] == "all equal"
+    assert got.loc[("noise", "gap_accuracy"), "pvalue"] == 1.0
     strong = scores[scores.strategy == "strong"]["test_accuracy"].to_numpy()
     base = scores[scores.strategy == "baseline"]["test_accuracy"].to_numpy()
     expected_p = stats.ttest_rel(strong, base).pvalue
@@ -190,7 +194,7 @@ def test_power_law_recovers_exact_curve_and_threshold_size():
 def test_power_law_degenerate():
     flat = fit_power_law([100, 100], [0.2, 0.3])
     assert np.isnan(flat.a) and np.isnan(flat.size_for(0.05))
-    rising = fit_power_law([100, 1000], [0.1, 0.2])
+    rising = fit_power_law([100, 300, 1000], [0.1, 0.15, 0.2])
     assert rising.b < 0 and rising.size_for(0.05) == np.inf
     with pytest.raises(ValueError, match="positive"):
         fit_power_law([0, 10], [0.1, 0.2])
@@ -202,3 +206,90 @@ def test_learning_curves_per_strategy():
     curves = learning_curves(pd.DataFrame(rows), threshold=0.05).set_index("strategy")
     assert curves.loc["baseline", "size_below_threshold"] == pytest.approx(3600, rel=1e-4)
     assert curves.loc["strong", "size_below_threshold"] == pytest.approx(400, rel=1e-4)
+
+
+# --- one test rule, paired means, learning-curve limits (issue 11, points 6 and 8) ---------------
+
+
+def _constant_shift(n_seeds: int, shift: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    base = pd.DataFrame({"train_size": 100, "label_noise": 0.0, "strategy": "s", "seed": range(n_seeds),
+                         "acc": 0.80 + 0.01 * np.arange(n_seeds)})
+    return base, base.assign(acc=base["acc"] + shift)
+
+
+@pytest.mark.parametrize("n_seeds", [3, 6])
+def test_zero_variance_difference_gets_one_rule_in_both_comparisons(n_seeds):
+    before, after = _constant_shift(n_seeds, 0.01)
+    # the exact signed-rank test of n equal positive differences (scipy), never p = 0
+    expected = stats.wilcoxon(np.full(n_seeds, 0.01), method="exact").pvalue
+    assert expected == pytest.approx(2 / 2 ** n_seeds)
+    runs = compare_runs(before, after, {"acc": True}).iloc[0]
+    both = pd.concat([before.assign(strategy="baseline"), after.assign(strategy="new")])
+    strategies = compare_strategies(both, {"acc": True}, reference="baseline").iloc[0]
+    for row in (runs, strategies):
+        assert row.test == "Wilcoxon signed-rank (exact)"
+        assert row.pvalue == pytest.approx(expected) and row.pvalue > 0
+    assert strategies.verdict == ("better" if expected < 0.05 else "no evidence")
+
+
+def test_no_difference_at_all_is_p_one_in_both_comparisons():
+    before, after = _constant_shift(3, 0.0)
+    both = pd.concat([before.assign(strategy="baseline"), after.assign(strategy="new")])
+    for row in (compare_runs(before, after, {"acc": True}).iloc[0],
+                compare_strategies(both, {"acc": True}, reference="baseline").iloc[0]):
+        assert (row.test, row.pvalue) == ("all equal", 1.0)
+
+
+def test_unpaired_constant_samples_use_mann_whitney():
+    before = pd.DataFrame({"train_size": 100, "label_noise": 0.0, "strategy": "s", "seed": [0, 1, 2],
+                           "acc": 0.80})
+    after = before.assign(seed=[3, 4, 5], acc=0.82)
+    row = compare_runs(before, after, {"acc": True}).iloc[0]
+    expected = stats.mannwhitneyu([0.82] * 3, [0.80] * 3, method="exact").pvalue
+    assert row.test == "Mann-Whitney U (exact)" and row.pvalue == pytest.approx(expected) and row.pvalue > 0
+
+
+def test_compare_strategies_means_are_over_the_paired_seeds():
+    rows = [{"train_size": 100, "label_noise": 0.0, "strategy": s, "seed": i, "acc": v}
+            for s, values in (("baseline", [0.70, 0.72, 0.74]), ("new", [0.75, 0.77, 0.79, 0.99]))
+            for i, v in enumerate(values)]
+    row = compare_strategies(pd.DataFrame(rows), {"acc": True}, reference="baseline").iloc[0]
+    assert row["mean"] == pytest.approx(0.77)  # seed 3 has no baseline to pair with
+    assert row["reference_mean"] == pytest.approx(0.72)
+    assert row["differences"] == pytest.approx((0.05, 0.05, 0.05))
+
+
+def test_size_for_a_curve_below_the_threshold_everywhere():
+    sizes = np.array([100, 300, 1000])
+    for b in (0.3, -0.1):  # falling or rising, it is below 0.05 from the smallest size on
+        fit = fit_power_law(sizes, 0.01 * sizes ** -b)
+        assert fit.size_for(0.05) == 100.0
+
+
+def test_two_sizes_are_not_extrapolated():
+    frame = pd.DataFrame({"label_noise": 0.0, "strategy": "freeze4", "train_size": [100, 1000, 100, 1000],
+                          "seed": [0, 0, 1, 1], "gap_accuracy": [0.30, 0.29, 0.31, 0.30]})
+    curve = learning_curves(frame).iloc[0]
+    assert curve["status"] == "needs 3 sizes" and np.isnan(curve["estimate"])
+
+
+def test_far_extrapolation_is_capped():
+    sizes = np.array([100, 300, 1000])
+    frame = pd.DataFrame({"label_noise": 0.0, "strategy": "s", "train_size": sizes, "seed": 0,
+                          "gap_accuracy": 0.5 * sizes ** -0.05})
+    curve = learning_curves(frame, threshold=0.05).iloc[0]
+    assert curve["size_below_threshold"] > 1e10 * 1000
+    assert curve["status"] == "beyond 10× the largest size" and np.isnan(curve["estimate"])
+
+
+def test_size_interval_covers_the_true_size():
+    # seeded simulation: gap = 2 n^-0.5 with 3% multiplicative noise at 5 sizes x 3 seeds; the true
+    # size for 0.05 is 1600; nominal 95%, accepted 0.88-0.995 over 300 runs
+    rng = np.random.default_rng(0)
+    sizes = np.repeat([100, 200, 400, 800, 1600], 3)
+    covered, runs = 0, 300
+    for _ in range(runs):
+        gap = 2.0 * sizes ** -0.5 * (1 + 0.03 * rng.standard_normal(sizes.size))
+        low, high = fit_power_law(sizes, gap).size_interval(0.05)
+        covered += low <= 1600 <= high
+    assert 0.88 <= covered / runs <= 0.995
