@@ -42,17 +42,23 @@ SCORES: dict[str, Score] = {
                           description="train - validation accuracy", bounds=SIGNED_UNIT),
     "gap_loss": Score("loss gap", False, "generalization", description="validation - train loss"),
     "worst_robustness_drop": Score("worst drop", False, "diagnostics", "max",
-                                   "largest accuracy drop under a perturbation", SIGNED_UNIT),
+                                   "largest accuracy drop over the perturbation ops, each at its headline "
+                                   "severity (a maximum of noisy drops: biased upward)", SIGNED_UNIT),
     "bias_amplification": Score("bias amp", False, "diagnostics", "mean",
-                                "directional BiasAmp→ (attribute → task), mean over group columns",
+                                "directional BiasAmp→ (attribute → task; direction of each association "
+                                "from the test split's true labels), mean over group columns; 0 = none",
                                 SIGNED_UNIT),
     "counterfactual_flip_rate": Score("cf flips", False, "diagnostics", "mean",
                                       "share of predictions flipped by identity swaps", UNIT),
     "ece": Score("ECE", False, "diagnostics", "mean", "expected calibration error", UNIT),
     "membership_advantage": Score("MIA adv", False, "diagnostics", "mean",
-                                  "loss-threshold membership inference advantage", UNIT),
+                                  "loss-threshold membership inference advantage (TPR - FPR, threshold "
+                                  "cross-fitted), training rows vs as many test rows; chance level 0",
+                                  SIGNED_UNIT),
+    # the population CKA lies in [0, 1]; its debiased estimate can stray slightly outside
     "mean_cka": Score("mean CKA", True, "diagnostics", "mean",
-                      "linear CKA with the pretrained model, mean over layers", UNIT),
+                      "linear CKA (debiased) with the pretrained model, mean over layers that training "
+                      "could change", UNIT),
     "mean_alpha": Score("alpha", None, "diagnostics", "mean", "mean power-law exponent of weight spectra",
                         POSITIVE),
 }
@@ -77,20 +83,47 @@ EXTRA_SCORES: dict[str, Score] = {
                               description="mean confidence on wrong predictions", bounds=UNIT),
     "membership_auc": Score("MIA AUC", False, "diagnostics", description="membership inference ROC AUC",
                             bounds=UNIT),
+    "membership_advantage_low": Score("MIA adv low", False, "diagnostics",
+                                      description="lower end of the membership advantage's 95% interval",
+                                      bounds=SIGNED_UNIT),
+    "membership_advantage_high": Score("MIA adv high", False, "diagnostics",
+                                       description="upper end of the membership advantage's 95% interval",
+                                       bounds=SIGNED_UNIT),
+    "membership_advantage_yeom": Score("MIA adv (Yeom)", False, "diagnostics",
+                                       description="membership advantage at Yeom's threshold, the mean "
+                                                   "training loss; chance level 0", bounds=SIGNED_UNIT),
+    "membership_n": Score("MIA n", None, "diagnostics",
+                          description="members, and as many test rows, the membership attack compared",
+                          bounds=POSITIVE),
     "noise_memorization": Score("noise mem", False, "diagnostics",
                                 description="share of flipped training labels reproduced", bounds=UNIT),
     "demographic_parity_difference": Score("DP diff", False, "diagnostics", "max",
-                                           "demographic parity difference (largest over group columns)",
-                                           UNIT),
+                                           "demographic parity difference (largest over group columns; "
+                                           "groups below min_group_size left out)", UNIT),
     "equalized_odds_difference": Score("EO diff", False, "diagnostics", "max",
-                                       "equalized odds difference (largest over group columns)", UNIT),
+                                       "equalized odds difference (largest over group columns; groups "
+                                       "below min_group_size positives or negatives left out)", UNIT),
     "bias_amplification_zhao": Score("BiasAmp", False, "diagnostics", "mean",
-                                     "Zhao et al. BiasAmp, mean over group columns", SIGNED_UNIT),
+                                     "Zhao et al. BiasAmp against the clean training labels (label "
+                                     "noise would show as amplification), mean over group columns",
+                                     SIGNED_UNIT),
     "counterfactual_abs_change": Score("cf change", False, "diagnostics",
                                        description="mean |change| of P(positive) under identity swaps",
                                        bounds=UNIT),
     "alpha_flagged": Score("alpha flags", False, "diagnostics",
                            description="weight matrices with alpha < 2 or > 6", bounds=POSITIVE),
+    "mean_cka_all": Score("mean CKA (all)", True, "diagnostics", "mean",
+                          "linear CKA (debiased) with the pretrained model, mean over every layer "
+                          "(frozen layers score 1 by construction, so this rewards freezing)", UNIT),
+    "worst_robustness_drop_low": Score("worst drop low", False, "diagnostics",
+                                       description="lower end of the worst drop's paired 95% interval "
+                                                   "(Newcombe; the chosen op alone)", bounds=SIGNED_UNIT),
+    "worst_robustness_drop_high": Score("worst drop high", False, "diagnostics",
+                                        description="upper end of the worst drop's paired 95% interval "
+                                                    "(Newcombe; the chosen op alone)", bounds=SIGNED_UNIT),
+    "worst_robustness_drop_n": Score("worst drop n", None, "diagnostics",
+                                     description="test texts the robustness drops are measured on",
+                                     bounds=POSITIVE),
 }
 ALL_SCORES: dict[str, Score] = {**SCORES, **EXTRA_SCORES}
 

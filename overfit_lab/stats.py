@@ -250,20 +250,37 @@ def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> np.ndarray
     return out
 
 
-def summarize(scores: pd.DataFrame, metrics: Sequence[str], *, confidence: float = 0.95) -> pd.DataFrame:
+def summarize(scores: pd.DataFrame, metrics: Sequence[str], *, confidence: float = 0.95,
+              bounds: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """Mean and interval over seeds per train size x label noise x strategy and metric.
 
+    ``bounds`` (metric -> (lowest, highest) value it can take, e.g. ``Score.bounds``) clips each
+    interval to the metric's range: a t-interval of a proportion from 2 seeds can reach below 0.
+
     Returns one row per group and metric: ``train_size, label_noise, strategy, metric, mean, low,
-    high, n, method``.
+    high, n, method, values`` (the seeds' values, in seed order).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"train_size": 100, "label_noise": 0.0, "strategy": "s", "seed": [0, 1],
+    ...                       "flip_rate": [0.0, 0.042]})
+    >>> row = summarize(frame, ["flip_rate"], bounds={"flip_rate": (0.0, 1.0)}).iloc[0]
+    >>> float(row["low"]), row["values"]
+    (0.0, (0.0, 0.042))
     """
+    bounds = dict(bounds or {})
     rows = []
     keys = ["train_size", "label_noise", "strategy"]
     for (size, noise, strategy), group in scores.groupby(keys, sort=False):
+        group = group.sort_values("seed") if "seed" in group else group
         for metric in metrics:
-            ci = mean_ci(group[metric].to_numpy(), confidence=confidence)
+            ci = asdict(mean_ci(group[metric].to_numpy(), confidence=confidence))
+            lowest, highest = bounds.get(metric, (-np.inf, np.inf))
+            ci["low"], ci["high"] = (float(np.clip(ci[k], lowest, highest)) if not np.isnan(ci[k]) else ci[k]
+                                     for k in ("low", "high"))
             rows.append({"train_size": size, "label_noise": noise, "strategy": strategy, "metric": metric,
-                         **asdict(ci)})
-    return pd.DataFrame(rows, columns=[*keys, "metric", "mean", "low", "high", "n", "method"])
+                         **ci, "values": tuple(float(x) for x in group[metric])})
+    return pd.DataFrame(rows, columns=[*keys, "metric", "mean", "low", "high", "n", "method", "values"])
 
 
 def compare_strategies(scores: pd.DataFrame, higher_is_better: Mapping[str, bool], *,

@@ -222,7 +222,8 @@ class RunResult:
         from .stats import summarize
 
         scores = self.scores
-        return summarize(scores, [m for m in SCORES if m in scores.columns])
+        present = [m for m in SCORES if m in scores.columns]
+        return summarize(scores, present, bounds={m: SCORES[m].bounds for m in present})
 
     @property
     def comparisons(self) -> pd.DataFrame:

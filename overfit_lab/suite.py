@@ -210,12 +210,19 @@ class VerdictSpec(_Strict):
 
 
 class RobustnessSpec(_Strict):
-    """Accuracy under perturbed test inputs (see :mod:`overfit_lab.diagnostics.robustness`)."""
+    """Accuracy under perturbed test inputs (see :mod:`overfit_lab.diagnostics.robustness`).
+
+    Every op runs at every ``severities`` value (the curves) and at its headline severity, the
+    only one that enters ``worst_robustness_drop``: ``perturb.HEADLINE_SEVERITY`` unless
+    ``headline`` overrides it (op -> severity in (0, 1], or 0 or ``None`` to keep an op out of the
+    headline: TOML has no null; an op in neither is curves only).
+    """
 
     enabled: bool = True
     ops: list[str] = ["keyboard_typo", "char_delete", "casing", "punctuation_strip", "word_dropout",
                       "word_swap", "synonym", "contraction", "identity_swap"]
     severities: list[float] = [0.1, 0.3]
+    headline: dict[str, float | None] = {}
     subsample: int = Field(100, ge=10)
 
     @field_validator("severities")
@@ -225,15 +232,48 @@ class RobustnessSpec(_Strict):
             raise ValueError("severities must be fractions in (0, 1]")
         return sorted(set(v))
 
+    @field_validator("headline")
+    @classmethod
+    def _headline_fractions(cls, v: dict[str, float | None]) -> dict[str, float | None]:
+        bad = {op: x for op, x in v.items() if x is not None and not 0 <= x <= 1}
+        if bad:
+            raise ValueError(f"headline severities must be in (0, 1], or 0 to leave an op out; got {bad}")
+        return {op: None if x is None or x == 0 else float(x) for op, x in v.items()}
+
+    @model_validator(mode="after")
+    def _headline_ops(self) -> RobustnessSpec:
+        unknown = sorted(set(self.headline) - set(self.ops))
+        if unknown:
+            raise ValueError(f"headline names op(s) not in ops: {', '.join(unknown)}; "
+                             f"ops are {', '.join(self.ops)}")
+        return self
+
 
 class BiasSpec(_Strict):
-    """Subgroup metrics, bias amplification and counterfactual identity swaps."""
+    """Subgroup metrics, bias amplification and counterfactual identity swaps.
+
+    A group's rate needs at least ``min_group_size`` examples in its denominator (examples,
+    positives for the TPR, negatives for the FPR); smaller groups are reported as too small.
+    ``intervals`` adds Newcombe's 95% interval to the parity differences
+    (:mod:`overfit_lab.diagnostics.bias`).
+    """
 
     enabled: bool = True
-    bootstrap: int = Field(200, ge=0)
+    min_group_size: int = Field(10, ge=1)
+    intervals: bool = True
     counterfactual: bool = True  # swap identity terms in test texts (needs no group column)
     pairs: list[tuple[str, str]] = []  # extra identity word pairs for counterfactual swaps
     subsample: int = Field(200, ge=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bootstrap_setting(cls, data: Any) -> Any:
+        # `bootstrap = N` (resamples) came before `intervals`; runs stored with it must still load
+        if isinstance(data, dict) and "bootstrap" in data:
+            data = dict(data)
+            resamples = data.pop("bootstrap")
+            data.setdefault("intervals", bool(resamples))
+        return data
 
 
 class CalibrationSpec(_Strict):
@@ -247,7 +287,7 @@ class MemorizationSpec(_Strict):
 
 class DriftSpec(_Strict):
     enabled: bool = True
-    probe_size: int = Field(128, ge=2)
+    probe_size: int = Field(128, ge=4)  # the debiased CKA needs 4 examples
 
 
 class SpectralSpec(_Strict):

@@ -18,7 +18,7 @@ from overfit_lab import OverfitLabError, audit, load_run
 from overfit_lab.cli import app
 
 LIGHT = {"robustness": {"ops": ["casing", "word_dropout"], "severities": [0.3], "subsample": 20},
-         "bias": {"bootstrap": 20, "subsample": 20}, "drift": {"probe_size": 16}}
+         "bias": {"intervals": True, "subsample": 20}, "drift": {"probe_size": 16}}
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,18 @@ import pytest
 
 from overfit_lab.diagnostics.bias import (
     GENDER_PAIRS,
+    MIN_GROUP_SIZE,
     bias_amplification_zhao,
-    bootstrap_ci,
     counterfactual_flips,
+    demographic_parity,
     demographic_parity_difference,
     directional_bias_amplification,
+    equalized_odds,
     equalized_odds_difference,
     group_metrics,
+    newcombe_interval,
     swap_identity_terms,
+    wilson_interval,
 )
 
 # y_true / y_pred per group:  f: y 1 1 0 0, ŷ 1 0 1 0;  m: y 1 0 0 0, ŷ 1 1 1 0.
@@ -31,22 +35,30 @@ def _repeat(*pairs: tuple[object, int]) -> np.ndarray:
 
 
 def test_group_metrics_by_hand():
-    """f: accuracy 2/4, selected 2/4, TPR 1/2, FPR 1/2; m: accuracy 2/4, selected 3/4, TPR 1/1, FPR 2/3."""
-    table = group_metrics(Y_TRUE, Y_PRED, GROUPS)
+    """f: accuracy 2/4, selected 2/4, TPR 1/2, FPR 1/2; m: accuracy 2/4, selected 3/4, TPR 1/1, FPR 2/3.
+
+    Counts: f 4 examples, 2 positives, 2 negatives; m 4, 1, 3.
+    """
+    table = group_metrics(Y_TRUE, Y_PRED, GROUPS, min_group_size=1)
     assert list(table.columns) == ["accuracy", "selection_rate", "true_positive_rate",
-                                   "false_positive_rate", "count"]
+                                   "false_positive_rate", "count", "positives", "negatives"]
     assert table.index.tolist() == ["f", "m"] and table.index.name == "group"
-    assert table.loc["f"].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.5, 4])
-    assert table.loc["m"].tolist() == pytest.approx([0.5, 0.75, 1.0, 2 / 3, 4])
+    assert table.loc["f"].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.5, 4, 2, 2])
+    assert table.loc["m"].tolist() == pytest.approx([0.5, 0.75, 1.0, 2 / 3, 4, 1, 3])
     assert table["count"].dtype == np.int64
+    # at the default least size (10) every rate of these 4-example groups is too small
+    assert MIN_GROUP_SIZE == 10
+    assert group_metrics(Y_TRUE, Y_PRED, GROUPS)[["accuracy", "true_positive_rate"]].isna().all().all()
 
 
 def test_dp_and_eo_differences_by_hand():
     """DP: 0.75 - 0.5 = 0.25.  EO: max(TPR gap 1 - 0.5, FPR gap 2/3 - 1/2) = 0.5."""
-    assert demographic_parity_difference(Y_TRUE, Y_PRED, GROUPS) == pytest.approx(0.25)
-    assert equalized_odds_difference(Y_TRUE, Y_PRED, GROUPS) == pytest.approx(0.5)
+    assert demographic_parity_difference(Y_TRUE, Y_PRED, GROUPS, min_group_size=1) == pytest.approx(0.25)
+    assert equalized_odds_difference(Y_TRUE, Y_PRED, GROUPS, min_group_size=1) == pytest.approx(0.5)
     equal_rates = np.array([1, 0, 1, 0])  # selection rate 1/2 in both groups
-    assert demographic_parity_difference(equal_rates, equal_rates, np.array(["f", "f", "m", "m"])) == 0
+    assert demographic_parity_difference(equal_rates, equal_rates, np.array(["f", "f", "m", "m"]),
+                                         min_group_size=1) == 0
+    assert np.isnan(demographic_parity_difference(Y_TRUE, Y_PRED, GROUPS))  # 4 < 10 examples per group
 
 
 def test_multiclass_binarizes_on_positive_label():
@@ -55,13 +67,13 @@ def test_multiclass_binarizes_on_positive_label():
     Accuracy uses the raw labels: 1/2 in both groups.
     """
     y, pred, g = np.array([2, 0, 1, 2]), np.array([2, 1, 1, 0]), np.array(["a", "a", "b", "b"])
-    table = group_metrics(y, pred, g, positive_label=2)
+    table = group_metrics(y, pred, g, positive_label=2, min_group_size=1)
     assert table["accuracy"].tolist() == [0.5, 0.5]
     assert table["selection_rate"].tolist() == [0.5, 0.0]
     assert table["true_positive_rate"].tolist() == [1.0, 0.0]
     assert table["false_positive_rate"].tolist() == [0.0, 0.0]
-    assert demographic_parity_difference(y, pred, g, positive_label=2) == pytest.approx(0.5)
-    assert equalized_odds_difference(y, pred, g, positive_label=2) == pytest.approx(1.0)
+    assert demographic_parity_difference(y, pred, g, positive_label=2, min_group_size=1) == pytest.approx(0.5)
+    assert equalized_odds_difference(y, pred, g, positive_label=2, min_group_size=1) == pytest.approx(1.0)
 
 
 def test_group_inputs_are_validated():
@@ -71,49 +83,141 @@ def test_group_inputs_are_validated():
         demographic_parity_difference(Y_TRUE, Y_PRED[:3], GROUPS)
     with pytest.raises(ValueError, match="y_true"):
         equalized_odds_difference(np.array([]), np.array([]), np.array([]))
-
-
-# --- bootstrap ----------------------------------------------------------------------------------
-
-
-def test_bootstrap_ci_contains_estimate_and_is_seeded():
-    rng = np.random.default_rng(0)
-    y = rng.integers(2, size=200)
-    pred = np.where(rng.random(200) < 0.8, y, 1 - y)
-    groups = rng.choice(["f", "m"], size=200)
-
-    def accuracy(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> float:
-        return float((a == b).mean())
-
-    estimate, low, high = bootstrap_ci(accuracy, y, pred, groups, n_resamples=300, seed=1)
-    assert estimate == accuracy(y, pred, groups)
-    assert low < estimate < high and high - low < 0.2
-    assert bootstrap_ci(accuracy, y, pred, groups, n_resamples=300, seed=1) == (estimate, low, high)
-    assert bootstrap_ci(accuracy, y, pred, groups, n_resamples=300, seed=2) != (estimate, low, high)
-    wide = bootstrap_ci(accuracy, y, pred, groups, n_resamples=300, seed=1, confidence=0.99)
-    assert wide[1] <= low and wide[2] >= high
-
-
-def test_bootstrap_ci_resamples_rows_jointly_for_2d_arrays():
-    """Rows of (n, K) probabilities travel with their labels: a constant metric gives a point interval."""
-    proba = np.array([[0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.9, 0.1]])
-    y = proba.argmax(axis=1)
-
-    def accuracy(labels: np.ndarray, p: np.ndarray) -> float:
-        return float((p.argmax(axis=1) == labels).mean())
-
-    assert bootstrap_ci(accuracy, y, proba, n_resamples=100) == (1.0, 1.0, 1.0)
-
-
-def test_bootstrap_ci_validation():
-    with pytest.raises(ValueError, match="arrays"):
-        bootstrap_ci(np.mean, np.arange(3), np.arange(4))
-    with pytest.raises(ValueError, match="arrays"):
-        bootstrap_ci(np.mean, np.arange(1))
+    with pytest.raises(ValueError, match="min_group_size"):
+        group_metrics(Y_TRUE, Y_PRED, GROUPS, min_group_size=0)
     with pytest.raises(ValueError, match="confidence"):
-        bootstrap_ci(np.mean, np.arange(3), confidence=1.0)
-    with pytest.raises(ValueError, match="n_resamples"):
-        bootstrap_ci(np.mean, np.arange(3), n_resamples=0)
+        demographic_parity(Y_TRUE, Y_PRED, GROUPS, confidence=1.0)
+    with pytest.raises(ValueError, match="k and n"):
+        wilson_interval(3, 2)
+
+
+# --- intervals: Wilson, Newcombe, and the coverage of the parity intervals -----------------------
+
+# Newcombe (1998), "Interval estimation for the difference between independent proportions",
+# Statist. Med. 17, Table II, method 10 (hybrid score, no continuity correction): (k1, n1, k2, n2, low, high)
+NEWCOMBE_TABLE_II = [
+    (56, 70, 48, 80, 0.0524, 0.3339),
+    (9, 10, 3, 10, 0.1705, 0.8090),
+    (6, 7, 2, 7, 0.0582, 0.8062),
+    (0, 10, 0, 20, -0.1611, 0.2775),
+    (0, 10, 0, 10, -0.2775, 0.2775),
+    (10, 10, 0, 20, 0.6791, 1.0000),
+    (10, 10, 0, 10, 0.6075, 1.0000),
+]
+
+
+@pytest.mark.parametrize(("k1", "n1", "k2", "n2", "low", "high"), NEWCOMBE_TABLE_II)
+def test_newcombe_interval_matches_newcombe_1998_table_ii(k1, n1, k2, n2, low, high):
+    difference, lo, hi = newcombe_interval(k1, n1, k2, n2)
+    assert difference == pytest.approx(k1 / n1 - k2 / n2)
+    assert (round(lo, 4), round(hi, 4)) == (low, high)
+
+
+def test_wilson_and_newcombe_agree_with_scipy_wilson():
+    """statsmodels is not installed: scipy's binomtest(...).proportion_ci(method="wilson") is the
+    reference for the Wilson interval, and Newcombe's formula built on it for the difference."""
+    from scipy.stats import binomtest
+
+    def scipy_wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
+        ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+        return ci.low, ci.high
+
+    cases = [(0, 1), (1, 1), (0, 7), (3, 7), (7, 7), (12, 40), (56, 70), (48, 80), (199, 200)]
+    for confidence in (0.9, 0.95, 0.99):
+        k, n = np.array(cases).T
+        low, high = wilson_interval(k, n, confidence=confidence)
+        expected = np.array([scipy_wilson(int(a), int(b), confidence) for a, b in cases])
+        np.testing.assert_allclose(np.c_[low, high], expected, atol=1e-12)
+        for (k1, n1), (k2, n2) in zip(cases, cases[::-1], strict=True):
+            (l1, u1), (l2, u2) = scipy_wilson(k1, n1, confidence), scipy_wilson(k2, n2, confidence)
+            p1, p2 = k1 / n1, k2 / n2
+            ref = (p1 - p2 - np.hypot(p1 - l1, u2 - p2), p1 - p2 + np.hypot(u1 - p1, p2 - l2))
+            interval = newcombe_interval(k1, n1, k2, n2, confidence=confidence)[1:]
+            assert interval == pytest.approx(ref, abs=1e-12)
+
+
+COVERAGE_REPS = 1000  # binomial standard error of a 0.95 coverage: 0.007; tolerance 0.93 = 0.95 - 3 SE
+
+
+@pytest.mark.parametrize("true_difference", [0.0, 0.1, 0.3])
+def test_demographic_parity_interval_covers_the_true_difference(true_difference):
+    """Seeded simulation: two groups of 200, selection rates 0.3 + d and 0.3, 1000 repetitions.
+
+    The interval must hold d about 95% of the time (at least 0.93, and not trivially wide: at most
+    0.99). The percentile bootstrap of max - min it replaces held 0 in none of 40 at d = 0.
+    """
+    rng = np.random.default_rng(20240 + int(true_difference * 10))
+    groups = np.repeat(np.array(["a", "b"]), 200)
+    rates = np.r_[np.full(200, 0.3 + true_difference), np.full(200, 0.3)]
+    predictions = (rng.random((COVERAGE_REPS, 400)) < rates).astype(np.int64)
+    y = np.zeros(400, dtype=np.int64)  # y_true is not used by demographic parity
+    results = [demographic_parity(y, pred, groups) for pred in predictions]
+    covered = np.mean([r.low <= true_difference <= r.high for r in results])
+    assert 0.93 <= covered <= 0.99, covered
+
+
+@pytest.mark.parametrize("true_difference", [0.0, 0.3])
+def test_equalized_odds_interval_covers_the_true_difference(true_difference):
+    """Two groups of 100 positives and 100 negatives; TPR 0.6 + d vs 0.6, FPR 0.2 in both; the
+    Bonferroni pair of Newcombe intervals must hold max(ΔTPR, ΔFPR) = d at least 93% of the time."""
+    rng = np.random.default_rng(7)
+    y = np.tile(np.r_[np.ones(100, dtype=np.int64), np.zeros(100, dtype=np.int64)], 2)
+    groups = np.repeat(np.array(["a", "b"]), 200)
+    rates = np.r_[np.full(100, 0.6 + true_difference), np.full(100, 0.2),  # a: positives, negatives
+                  np.full(100, 0.6), np.full(100, 0.2)]  # b
+    predictions = (rng.random((COVERAGE_REPS, 400)) < rates).astype(np.int64)
+    results = [equalized_odds(y, pred, groups) for pred in predictions]
+    covered = np.mean([r.low <= true_difference <= r.high for r in results])
+    assert covered >= 0.93, covered
+
+
+def test_demographic_parity_names_the_pair_and_its_counts():
+    """a: 30/50 selected, b: 10/50, c: 20/50 -> a vs b, interval of 30/50 - 10/50 (Newcombe)."""
+    groups = np.repeat(np.array(["a", "b", "c"]), 50)
+    pred = np.r_[np.ones(30), np.zeros(20), np.ones(10), np.zeros(40), np.ones(20), np.zeros(30)].astype(int)
+    r = demographic_parity(pred, pred, groups)
+    assert r.difference == pytest.approx(0.4)
+    assert (r.rate, r.high_group, r.low_group) == ("selection_rate", "a", "b")
+    assert (r.high_counts, r.low_counts) == ((30, 50), (10, 50))
+    assert (r.low, r.high) == pytest.approx(newcombe_interval(30, 50, 10, 50)[1:])
+    none = demographic_parity(pred, pred, groups, confidence=None)
+    assert none.difference == r.difference and np.isnan(none.low) and np.isnan(none.high)
+
+
+def test_one_positive_is_too_small_not_an_equalized_odds_of_one():
+    """Group m has a single positive, which the model misses: fairlearn gives m a TPR of 0 and an
+    equalized odds difference of 1.0; here m's TPR is too small (NaN) and left out."""
+    from fairlearn.metrics import equalized_odds_difference as fairlearn_eo
+
+    y = np.r_[np.ones(40), np.zeros(40), np.ones(1), np.zeros(79), np.ones(40), np.zeros(40)].astype(int)
+    groups = np.repeat(np.array(["f", "m", "x"]), 80)
+    pred = y.copy()
+    pred[80] = 0  # m's one positive missed
+    assert fairlearn_eo(y[:160], pred[:160], sensitive_features=groups[:160]) == 1.0
+    table = group_metrics(y, pred, groups)
+    assert np.isnan(table.loc["m", "true_positive_rate"]) and table.loc["m", "positives"] == 1
+    assert table.loc["m", "false_positive_rate"] == 0.0  # its 79 negatives are enough
+    two = equalized_odds(y[:160], pred[:160], groups[:160])  # f and m: no TPR difference to claim
+    assert np.isnan(two.difference) and two.too_small == (("true_positive_rate", "m", 1),)
+    three = equalized_odds(y, pred, groups)  # f and x remain for the TPR
+    assert three.difference == 0.0 and three.too_small == (("true_positive_rate", "m", 1),)
+    assert equalized_odds_difference(y, pred, groups, min_group_size=1) == 1.0  # fairlearn's reading
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_differences_equal_fairlearn_when_every_group_is_large(seed):
+    from fairlearn.metrics import demographic_parity_difference as fairlearn_dp
+    from fairlearn.metrics import equalized_odds_difference as fairlearn_eo
+
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, 3, 300), rng.integers(0, 3, 300)
+    g = rng.choice(["a", "b", "c"], 300)
+    assert group_metrics(y, p, g, positive_label=2)[["positives", "negatives"]].min().min() >= MIN_GROUP_SIZE
+    y2, p2 = (y == 2).astype(int), (p == 2).astype(int)
+    assert demographic_parity_difference(y, p, g, positive_label=2) == pytest.approx(
+        fairlearn_dp(y2, p2, sensitive_features=g), abs=1e-12)
+    assert equalized_odds_difference(y, p, g, positive_label=2) == pytest.approx(
+        fairlearn_eo(y2, p2, sensitive_features=g), abs=1e-12)
 
 
 # --- Zhao et al. bias amplification -------------------------------------------------------------
@@ -169,6 +273,29 @@ def test_zhao_validation():
         bias_amplification_zhao(TRAIN_LABELS, TRAIN_GROUPS[:3], np.array([1]), np.array(["f"]))
 
 
+@pytest.mark.parametrize("rho", [0.1, 0.2, 0.3])
+def test_zhao_label_noise_attenuation_shows_up_as_amplification(rho):
+    """Seeded simulation: two groups of 20,000, clean label 1 for 80% of f and 20% of m (b*(1, f) =
+    b*(0, m) = 0.8), training labels flipped at rate ρ with the pipeline's flip_labels. The model
+    reproduces the clean association exactly (its predictions are the clean labels).
+
+    Against the noisy labels b* is attenuated to 1/2 + (1 - 2ρ) 0.3, and BiasAmp ≈ 2ρ · 0.3 (0.06,
+    0.12, 0.18) although nothing is amplified; against the clean labels it is 0. Tolerance 0.01
+    (the noise in b* is about 0.003).
+    """
+    from overfit_lab.data.splits import flip_labels
+
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.array(["f", "m"]), 20_000)
+    clean = (rng.random(groups.size) < np.where(groups == "f", 0.8, 0.2)).astype(np.int64)
+    noisy = flip_labels(clean, rho, n_classes=2, seed=3)
+    b_noisy = np.mean(groups[noisy == 1] == "f")
+    b_clean = np.mean(groups[clean == 1] == "f")
+    assert b_noisy - 0.5 == pytest.approx((1 - 2 * rho) * (b_clean - 0.5), abs=0.01)
+    assert bias_amplification_zhao(noisy, groups, clean, groups) == pytest.approx(2 * rho * 0.3, abs=0.01)
+    assert bias_amplification_zhao(clean, groups, clean, groups) == pytest.approx(0.0, abs=1e-12)
+
+
 # --- Wang & Russakovsky directional bias amplification ------------------------------------------
 
 EVAL_GROUPS = _repeat(("f", 4), ("m", 4))
@@ -176,7 +303,8 @@ EVAL_TRUE = np.array([1, 1, 1, 0, 0, 0, 0, 1])  # P(T_1 | f) = 0.75, P(T_1 | m) 
 
 
 def test_directional_amplification_by_hand():
-    """Training (as for Zhao): P(f, T_1) = 3/8 > P(f) P(T_1) = 1/4, so y_f1 = y_m0 = 1, y_f0 = y_m1 = 0.
+    """Test labels: P(f, T_1) = 3/8 > P(f) P(T_1) = 1/4, so y_f1 = y_m0 = +1, y_f0 = y_m1 = -1 (the
+    training labels, as for Zhao, have the same directions).
 
     Amplifying predictions, f: 1 1 1 1 (m as true):  Δ_f1 = 1 - 0.75 = +0.25, Δ_f0 = 0 - 0.25 = -0.25,
     Δ_m· = 0;  terms y_f1 Δ_f1 = 0.25 and -Δ_f0 = 0.25;  BiasAmp = 0.5 / (|A||T| = 4) = +0.125.
@@ -198,6 +326,45 @@ def test_directional_amplification_validation():
         directional_bias_amplification(TRAIN_LABELS, TRAIN_GROUPS, [1], [1], np.array(["f"]))
     with pytest.raises(ValueError, match="eval_pred"):
         directional_bias_amplification(TRAIN_LABELS, TRAIN_GROUPS, EVAL_TRUE, EVAL_TRUE[:2], EVAL_GROUPS)
+    with pytest.raises(ValueError, match="association"):
+        directional_bias_amplification(TRAIN_LABELS, TRAIN_GROUPS, EVAL_TRUE, EVAL_TRUE, EVAL_GROUPS,
+                                       association="test")
+
+
+# Values produced by the reference code, biasamp_attribute_to_task of
+# github.com/princetonvisualai/directional-bias-amp (directional_biasamp.py), run on these arrays
+# one-hot encoded (tasks = classes, attributes = groups): called without the training arrays (y_at
+# from the test labels, its default) -> "eval"; with task_labels_train / attribute_labels_train
+# -> "train". Each case: (train_labels, train_groups, eval_true, eval_pred, eval_groups, eval, train).
+_FM = ["f"] * 4 + ["m"] * 4
+REFERENCE_CASES = {
+    # the (noisy) training labels reverse the association the test labels show
+    "reversed_by_training_labels": ([1, 0, 0, 0, 1, 1, 1, 0], _FM, [1, 1, 1, 0, 0, 0, 0, 1],
+                                    [1, 1, 1, 1, 0, 0, 0, 0], _FM, 0.25, -0.25),
+    # every group has half positives in the test labels: y_at = 0 everywhere, BiasAmp 0
+    "tie_in_test_labels": ([1, 0, 0, 0, 1, 1, 1, 0], _FM, [1, 1, 0, 0, 1, 1, 0, 0],
+                           [1, 1, 1, 0, 1, 0, 0, 0], _FM, 0.0, -0.25),
+    # three classes; class 2 is tied with the groups in the training labels (1 of 2 in f, f half)
+    "tie_in_training_labels": ([0, 0, 1, 2, 1, 1, 1, 2], _FM, [0, 0, 1, 2, 1, 1, 2, 2],
+                               [0, 2, 2, 2, 1, 1, 2, 2], _FM, -0.08333333333333333, 0.0),
+    # three classes and three groups of unequal size (seeded random arrays)
+    "three_by_three": ([2, 1, 2, 2, 1, 2, 2, 0, 0, 0, 0, 2, 2, 0, 1, 2, 0, 2, 0, 1, 2, 0, 1, 0],
+                       ["c", "a", "c", "b", "b", "b", "b", "b", "b", "c", "c", "c", "c", "b", "b", "c", "b",
+                        "a", "c", "a", "c", "b", "a", "a"],
+                       [1, 0, 0, 1, 2, 1, 2, 2, 2, 1, 1, 1, 0, 1, 1, 0, 2, 0],
+                       [0, 0, 2, 2, 2, 0, 2, 1, 1, 0, 1, 2, 1, 0, 1, 0, 2, 2],
+                       ["a"] * 6 + ["b"] * 5 + ["c"] * 7, -0.19470899470899472, -0.003174603174603182),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFERENCE_CASES))
+def test_directional_amplification_matches_the_reference_code(case):
+    *arrays, eval_value, train_value = REFERENCE_CASES[case]
+    train_y, train_g, y, pred, g = (np.asarray(a) for a in arrays)
+    args = (train_y, train_g, y, pred, g)
+    assert directional_bias_amplification(*args) == pytest.approx(eval_value, abs=1e-12)
+    assert directional_bias_amplification(*args, association="eval") == pytest.approx(eval_value, abs=1e-12)
+    assert directional_bias_amplification(*args, association="train") == pytest.approx(train_value, abs=1e-12)
 
 
 # --- counterfactual swaps -----------------------------------------------------------------------
@@ -249,22 +416,10 @@ def test_swap_identity_terms_invalid_pairs(pairs):
         swap_identity_terms("she", pairs)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_numpy_parity_differences_equal_fairlearn(seed):
-    from overfit_lab.diagnostics.bias import parity_differences
-
-    rng = np.random.default_rng(seed)
-    y, p = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
-    g = rng.choice(["a", "b", "c"], 200)
-    dp, eo = parity_differences(y, p, g, positive_label=2)
-    assert dp == pytest.approx(demographic_parity_difference(y, p, g, positive_label=2), abs=1e-12)
-    assert eo == pytest.approx(equalized_odds_difference(y, p, g, positive_label=2), abs=1e-12)
-
-
 # --- the bias adapter on a checkpoint ------------------------------------------------------------
 
 
-def _bias_context(tiny_model, correlated: bool, group_columns: list[str]):
+def _bias_context(tiny_model, correlated: bool, group_columns: list[str], bias: dict | None = None):
     import pandas as pd
     import torch
     from conftest import make_sentences
@@ -283,7 +438,7 @@ def _bias_context(tiny_model, correlated: bool, group_columns: list[str]):
                     correlated_test=frames["correlated"] if correlated else None)
     suite = validate_suite({"model": {"name": str(tiny_model), "max_length": 32},
                             "data": {"builtin": "reviews"}, "grid": {"train_sizes": [10], "epochs": [1]},
-                            "diagnostics": {"bias": {"bootstrap": 0, "subsample": 30}}})
+                            "diagnostics": {"bias": {"subsample": 30, **(bias or {})}}})
     tokenizer = load_tokenizer(str(tiny_model))
     torch.manual_seed(0)
     model = load_classifier(str(tiny_model), data.label_names).eval()
@@ -323,3 +478,101 @@ def test_counterfactual_swaps_need_no_group_column(tiny_model):
     ctx = _bias_context(tiny_model, False, [])
     metrics = {r["metric"] for r in _bias(ctx)}
     assert metrics == {"counterfactual_flip_rate", "counterfactual_abs_change"}
+
+
+def test_bias_adapter_rows_newcombe_too_small_and_clean_labels(tiny_model):
+    """With 30% of the training labels flipped: Zhao's BiasAmp is measured against the clean labels
+    (the noisy variant beside it), BiasAmp→ takes its directions from the test labels (unmoved by
+    the noise); DP and EO carry Newcombe's interval and the named groups; groups of the 30-row
+    test split with fewer than 10 positives are too small for the TPR."""
+    from overfit_lab.data.splits import flip_labels
+    from overfit_lab.diagnostics.checkpoint import _bias
+
+    ctx = _bias_context(tiny_model, False, ["gender"], bias={"counterfactual": False})
+    clean = ctx.train_rows["clean_label"].to_numpy()
+    noisy = flip_labels(clean, 0.3, n_classes=2, seed=0)
+    ctx.train_rows["label"] = noisy
+    rows = {(r["metric"], r.get("group")): r for r in _bias(ctx)}
+    test, pred = ctx.data.test, ctx.proba("test").argmax(1)
+    y, g, train_g = test["label"].to_numpy(), test["gender"].to_numpy(), ctx.train_rows["gender"].to_numpy()
+
+    zhao = bias_amplification_zhao(clean, train_g, pred, g)
+    zhao_noisy = bias_amplification_zhao(noisy, train_g, pred, g)
+    assert zhao != zhao_noisy
+    assert rows["bias_amplification_zhao", "gender"]["value"] == pytest.approx(zhao)
+    assert rows["bias_amplification_zhao_noisy", "gender"]["value"] == pytest.approx(zhao_noisy)
+    directional = directional_bias_amplification(clean, train_g, y, pred, g)
+    assert directional == directional_bias_amplification(noisy, train_g, y, pred, g)
+    assert rows["bias_amplification", "gender"]["value"] == pytest.approx(directional)
+
+    dp = demographic_parity(y, pred, g)
+    for end, value in (("", dp.difference), ("_low", dp.low), ("_high", dp.high)):
+        assert rows[f"demographic_parity_difference{end}", "gender"]["value"] == pytest.approx(value)
+    for end, group, (hits, n) in (("high", dp.high_group, dp.high_counts),
+                                  ("low", dp.low_group, dp.low_counts)):
+        row = rows[f"demographic_parity_{end}_group", f"gender={group}"]
+        assert (row["value"], row["op"]) == (pytest.approx(hits / n), "selection_rate")
+    table = group_metrics(y, pred, g)
+    assert (table["positives"] < 10).any()  # the 30-row test split: about 7 positives per group
+    for group, r in table.iterrows():
+        tpr = rows["true_positive_rate", f"gender={group}"]["value"]
+        assert np.isnan(tpr) if r["positives"] < 10 else tpr == pytest.approx(r["true_positive_rate"])
+        assert rows["group_positives", f"gender={group}"]["value"] == r["positives"]
+    assert np.isnan(rows["equalized_odds_difference", "gender"]["value"])
+    assert np.isnan(equalized_odds(y, pred, g).difference)
+
+
+def test_bias_adapter_follows_min_group_size_and_intervals(tiny_model):
+    from overfit_lab.diagnostics.checkpoint import _bias
+
+    ctx = _bias_context(tiny_model, False, ["gender"], bias={"counterfactual": False, "intervals": False,
+                                                             "min_group_size": 1})
+    rows = {(r["metric"], r.get("group")): r["value"] for r in _bias(ctx)}
+    assert not any(metric.endswith(("_low", "_high")) for metric, _ in rows)
+    test, pred = ctx.data.test, ctx.proba("test").argmax(1)
+    expected = equalized_odds_difference(test["label"].to_numpy(), pred, test["gender"].to_numpy(),
+                                         min_group_size=1)
+    assert rows["equalized_odds_difference", "gender"] == pytest.approx(expected)
+    assert "bias_amplification_zhao_noisy" not in {metric for metric, _ in rows}  # no label noise
+
+
+def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
+    """The report's bias table (html._bias_rows) on hand-made rows of two seeds at label noise 0.2:
+    the DP difference with the mean of the seeds' Newcombe ends and the pair compared, EO too
+    small in every seed, Zhao against clean and noisy labels, and the attenuation 1 - 2ρ noted."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from overfit_lab.report.html import _bias_rows, _bias_settings
+    from overfit_lab.suite import validate_suite
+
+    suite = validate_suite({"model": {"name": "m"}, "data": {"builtin": "reviews"},
+                            "grid": {"train_sizes": [10], "epochs": [1], "label_noise": [0.2]}})
+    cells = pd.DataFrame({"cell_id": ["s0", "s1"], "train_size": 10, "label_noise": 0.2,
+                          "strategy": "baseline"})
+    rows = []
+    seeds = {"s0": (0.2, 0.1, 0.3, 0.0, 0.1), "s1": (0.4, 0.2, 0.5, 0.02, 0.12)}
+    for cell, (dp, low, high, zhao, noisy) in seeds.items():
+        rows += [(cell, "bias_amplification", 0.01, "gender", None),
+                 (cell, "bias_amplification_zhao", zhao, "gender", None),
+                 (cell, "bias_amplification_zhao_noisy", noisy, "gender", None),
+                 (cell, "demographic_parity_difference", dp, "gender", None),
+                 (cell, "demographic_parity_difference_low", low, "gender", None),
+                 (cell, "demographic_parity_difference_high", high, "gender", None),
+                 (cell, "demographic_parity_high_group", 0.5 + dp, "gender=f", "selection_rate"),
+                 (cell, "demographic_parity_low_group", 0.5, "gender=m", "selection_rate"),
+                 (cell, "equalized_odds_difference", np.nan, "gender", None)]
+    diag = pd.DataFrame(rows, columns=["cell_id", "metric", "value", "group", "op"])
+    diag["checkpoint"] = "final"
+    run = SimpleNamespace(suite=suite, cells=cells, diagnostics=diag)
+    (row,) = _bias_rows(run)
+    assert (row["column"], row["size"], row["noise"], row["strategy"]) == ("gender", 10, "0.2", "baseline")
+    assert row["values"][1].startswith("0.010") and row["values"][2].startswith("0.110")
+    dp, eo = row["parity"]
+    assert dp["difference"].startswith("0.300") and dp["interval"] == "[0.150, 0.400]"
+    assert dp["groups"] == "f > m"
+    assert eo == {"difference": "too small", "interval": "–", "groups": ""}
+    settings = _bias_settings(run)
+    assert (settings["label_noise"], settings["attenuation"]) == ("0.2", "0.6")
+    assert settings["min_group_size"] == 10

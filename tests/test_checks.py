@@ -30,7 +30,7 @@ from overfit_lab.suite import CheckSpec, validate_suite
 
 LIGHT = {"checkpoints": ["final"], "robustness": {"ops": ["casing", "word_dropout"], "severities": [0.3],
                                                   "subsample": 20},
-         "bias": {"bootstrap": 0, "subsample": 20}, "drift": {"probe_size": 16}}
+         "bias": {"intervals": False, "subsample": 20}, "drift": {"probe_size": 16}}
 
 
 def _suite(model, data, **changes):

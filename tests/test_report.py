@@ -33,7 +33,7 @@ def hostile_run(tiny_model, tmp_path_factory):
                           seeds=[0, 1])
     raw["name"] = f"hostile {XSS}"
     raw["diagnostics"] = {"robustness": {"subsample": 20, "severities": [0.3, 0.6]},
-                          "bias": {"bootstrap": 20}}
+                          "bias": {"intervals": True}}
     return run_suite(validate_suite(raw), output=tmp / "run", quiet=True)
 
 
@@ -157,3 +157,20 @@ def test_power_note_names_the_closest_call_when_nothing_survives_the_correction(
     assert note["p_adjusted"] == "0.012"  # Holm: 0.004 x 3 tested p-values
     assert _power_note(frame, alpha=0.05) is None  # 0.012 < 0.05: something is significant
     assert _power_note(frame.iloc[:0], alpha=0.05) is None
+
+
+def test_learning_curve_rows_never_extrapolate_two_sizes_or_beyond_the_cap():
+    import pandas as pd
+
+    from overfit_lab.report.html import _curve_rows
+    from overfit_lab.stats import learning_curves
+
+    two = pd.DataFrame({"label_noise": 0.0, "strategy": "freeze4", "seed": 0, "train_size": [100, 1000],
+                        "gap_accuracy": [0.30, 0.29]})
+    assert _curve_rows(learning_curves(two))[0]["size"] == "needs 3 sizes"
+    sizes = [100, 300, 1000]
+    flat = pd.DataFrame({"label_noise": 0.0, "strategy": "s", "seed": 0, "train_size": sizes,
+                         "gap_accuracy": [0.5 * n ** -0.05 for n in sizes]})
+    assert _curve_rows(learning_curves(flat))[0]["size"] == "beyond 10× the largest size"
+    exact = flat.assign(gap_accuracy=[2.0 * n ** -0.5 for n in sizes])
+    assert _curve_rows(learning_curves(exact))[0]["size"].startswith("≈ 1,600 examples (95% interval")

@@ -293,3 +293,16 @@ def test_size_interval_covers_the_true_size():
         low, high = fit_power_law(sizes, gap).size_interval(0.05)
         covered += low <= 1600 <= high
     assert 0.88 <= covered / runs <= 0.995
+
+
+def test_summary_intervals_stay_inside_the_metric_range():
+    # 2 seeds of a proportion: the t-interval (scipy) reaches below 0; the summary clips it to [0, 1]
+    values = np.array([0.0, 0.042])
+    t_low = stats.t.interval(0.95, 1, loc=values.mean(), scale=stats.sem(values))[0]
+    assert t_low < 0
+    frame = pd.DataFrame({"train_size": 100, "label_noise": 0.0, "strategy": "s", "seed": [1, 0],
+                          "flip": values[::-1]})
+    row = summarize(frame, ["flip"], bounds={"flip": (0.0, 1.0)}).iloc[0]
+    assert row["low"] == 0.0 and row["high"] <= 1.0 and row["values"] == (0.0, 0.042)
+    unclipped = summarize(frame, ["flip"]).iloc[0]
+    assert unclipped["low"] == pytest.approx(t_low)

@@ -318,3 +318,43 @@ def test_cli_bad_suite_exits_2_with_one_line(tmp_path: Path, data_dir: Path) -> 
     assert "did you mean 'seeds'" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "reports").exists()
+
+
+# --- robustness headline severities and the drift probe -------------------------------------------
+
+def _builtin_suite(diagnostics: dict):
+    return validate_suite({"data": {"builtin": "reviews"}, "grid": {"train_sizes": [10], "epochs": [1]},
+                           "diagnostics": diagnostics})
+
+
+def test_robustness_headline_overrides_are_validated() -> None:
+    spec = _builtin_suite({"robustness": {"headline": {"word_dropout": 0.1, "keyboard_typo": 0}}}
+                          ).diagnostics.robustness
+    assert spec.headline == {"word_dropout": 0.1, "keyboard_typo": None}  # 0: curves only (TOML has no null)
+    assert _builtin_suite({}).diagnostics.robustness.headline == {}
+    for headline, key, match in (
+            ({"typo": 0.05}, "diagnostics.robustness", r"names op\(s\) not in ops: typo; ops are keyb"),
+            ({"keyboard_typo": 1.5}, "diagnostics.robustness.headline", "must be in \\(0, 1\\]"),
+            ({"casing": -0.1}, "diagnostics.robustness.headline", "must be in \\(0, 1\\]"),
+            ({"casing": "high"}, "diagnostics.robustness.headline.casing", "valid number")):
+        with pytest.raises(OverfitLabError, match=match) as info:
+            _builtin_suite({"robustness": {"headline": headline}})
+        assert info.value.key == key
+    with pytest.raises(OverfitLabError, match="headline names op"):  # an op must also be run
+        _builtin_suite({"robustness": {"ops": ["casing"], "headline": {"synonym": 1.0}}})
+
+
+def test_drift_probe_needs_four_texts_for_the_debiased_cka() -> None:
+    assert _builtin_suite({"drift": {"probe_size": 4}}).diagnostics.drift.probe_size == 4
+    with pytest.raises(OverfitLabError) as info:
+        _builtin_suite({"drift": {"probe_size": 3}})
+    assert info.value.key == "diagnostics.drift.probe_size"
+
+
+def test_bias_bootstrap_setting_of_stored_runs_reads_as_intervals():
+    from overfit_lab.suite import BiasSpec
+
+    assert BiasSpec(bootstrap=200).intervals is True
+    assert BiasSpec(bootstrap=0).intervals is False
+    assert BiasSpec(bootstrap=0, intervals=True).intervals is True
+    assert "bootstrap" not in BiasSpec(bootstrap=200).model_dump()

@@ -108,7 +108,7 @@ def test_build_grid_cells_are_runnable(tiny_model, tiny_csv):
 
 def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     suite = _suite(tiny_model, tiny_csv, diagnostics={"robustness": {"subsample": 20, "severities": [0.5]},
-                                                      "bias": {"bootstrap": 20}})
+                                                      "bias": {"intervals": True}})
     result = run_cell(_cell(suite, strategy="freeze1", size=80, epochs=3))
     assert result.status == "finished", result.reason
     diag = pd.DataFrame(result.diagnostics,
@@ -124,10 +124,31 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     assert distance["encoder.layer.1"] > 0
     cka = final[final.metric == "cka"].set_index("layer")["value"]
     assert cka["0"] == pytest.approx(1.0, abs=1e-9) and cka["1"] == pytest.approx(1.0, abs=1e-9)
+    # frozen states (their modules all at distance 0) are marked and left out of the headline mean
+    frozen = final[final.metric == "cka_frozen"].set_index("layer")["value"]
+    assert frozen.to_dict() == {"0": 1.0, "1": 1.0, "2": 0.0}
+    headline = final[final.metric == "mean_cka"]["value"].item()
+    assert headline == pytest.approx(cka["2"], abs=1e-12) and headline < 1.0 - 1e-6
+    assert final[final.metric == "mean_cka_all"]["value"].item() == pytest.approx(cka.mean(), abs=1e-12)
     robustness = final[final.metric == "robustness_drop"]
     assert set(robustness["op"]) == set(suite.diagnostics.robustness.ops)
+    # the headline worst drop is taken at the op's headline severity only, with its paired interval
+    from overfit_lab.diagnostics.perturb import HEADLINE_SEVERITY
+    worst = final[final.metric.str.startswith("worst_robustness_drop")].set_index("metric")
+    (op,), (severity,) = set(worst["op"]), set(worst["severity"])
+    assert HEADLINE_SEVERITY[op] is not None and severity == HEADLINE_SEVERITY[op]
+    headline_drops = [r.value for r in robustness.itertuples() if r.severity == HEADLINE_SEVERITY[r.op]]
+    assert worst.loc["worst_robustness_drop", "value"] == max(headline_drops)
+    low, value, high = (worst.loc[f"worst_robustness_drop{end}", "value"] for end in ("_low", "", "_high"))
+    assert -1 <= low <= value <= high <= 1 and worst.loc["worst_robustness_drop_n", "value"] == 20
     roc = final[final.metric == "membership_roc_tpr"]["value"].to_numpy()
     assert len(roc) == 21 and (np.diff(roc) >= 0).all() and roc[-1] == 1.0
+    # membership: 80 training rows against as many test rows as there are (test_size 40), m = 40
+    membership = final.set_index("metric")["value"]
+    assert membership["membership_n"] == min(80, 40)
+    assert (membership["membership_advantage_low"] <= membership["membership_advantage"]
+            <= membership["membership_advantage_high"])
+    assert -1 <= membership["membership_advantage_yeom"] <= 1
     columns = ["kind", "op", "severity", "text", "variant", "label", "pred", "confidence", "variant_pred",
                "variant_confidence"]
     examples = pd.DataFrame(result.examples, columns=columns)

@@ -121,11 +121,30 @@ def _per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _memorization(ctx: CheckpointContext) -> list[Row]:
-    from .memorization import membership_advantage, membership_auc, membership_roc, noise_memorization_rate
+    from .memorization import (
+        membership_advantage,
+        membership_advantage_interval,
+        membership_advantage_yeom,
+        membership_auc,
+        membership_roc,
+        noise_memorization_rate,
+    )
 
-    members = _per_example_loss(ctx.logits["train"], ctx.encoded["train"].labels)
-    others = _per_example_loss(ctx.logits["validation"], ctx.encoded["validation"].labels)
-    rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others)},
+    # members: the training subset; non-members: test rows, which chose nothing (early stopping
+    # and the best checkpoint read validation). Equal numbers m of each, so that the attack's
+    # figures do not depend on the ratio; the same test rows for every cell of a run.
+    seed = ctx.suite.data.seed
+    train_losses = _per_example_loss(ctx.logits["train"], ctx.encoded["train"].labels)
+    m = min(len(train_losses), len(ctx.data.test))
+    members = train_losses[np.sort(np.random.default_rng(seed).permutation(len(train_losses))[:m])]
+    test = ctx.test_subsample(m)
+    others = _per_example_loss(ctx.logits["test"][test], ctx.encoded["test"].labels[test])
+    low, high = membership_advantage_interval(members, others, seed=seed)
+    rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others, seed=seed)},
+            {"metric": "membership_advantage_low", "value": low},
+            {"metric": "membership_advantage_high", "value": high},
+            {"metric": "membership_advantage_yeom", "value": membership_advantage_yeom(members, others)},
+            {"metric": "membership_n", "value": float(m)},
             {"metric": "membership_auc", "value": membership_auc(members, others)}]
     roc = membership_roc(members, others)
     # for the report: the best TPR the attack reaches at each FPR of a fixed grid
@@ -141,16 +160,21 @@ def _memorization(ctx: CheckpointContext) -> list[Row]:
 
 
 def _robustness(ctx: CheckpointContext) -> list[Row]:
-    from .perturb import changed_mask, perturb_texts
-    from .robustness import robustness_report
+    from .perturb import changed_mask, headline_severities, perturb_texts
+    from .robustness import paired_drop_interval, robustness_report
 
     spec = ctx.suite.diagnostics.robustness
     idx = ctx.test_subsample(spec.subsample)
     texts = ctx.data.test["text"].to_numpy()[idx].tolist()
     y, clean = ctx.data.test["label"].to_numpy()[idx], ctx.proba("test")[idx]
-    rows, worst = [], None
+    # the curves keep every severity of the suite; each op is also run at its headline severity,
+    # the only one that enters worst_robustness_drop (see perturb.HEADLINE_SEVERITY)
+    headline = headline_severities(spec.ops, spec.headline)
+    grid = {op: sorted({*spec.severities, *([headline[op]] if headline[op] is not None else [])})
+            for op in spec.ops}
+    rows, worst, fallback = [], None, None
     variants = {(op, severity): perturb_texts(texts, op, severity, seed=ctx.suite.data.seed)
-                for op in spec.ops for severity in spec.severities}
+                for op in spec.ops for severity in grid[op]}
     changed_by = {key: changed_mask(texts, perturbed) for key, perturbed in variants.items()}
     # one forward pass over every changed input of every op and severity: full, length-sorted
     # batches instead of many small ones
@@ -166,11 +190,19 @@ def _robustness(ctx: CheckpointContext) -> list[Row]:
         report = robustness_report(y, clean, scored, changed)
         for metric in ("accuracy_perturbed", "robustness_drop", "flip_rate", "mean_confidence_change"):
             rows.append({"metric": metric, "value": report[metric], "op": op, "severity": severity})
-        if worst is None or report["robustness_drop"] > worst[0]:
-            worst = (report["robustness_drop"], op, severity, perturbed, scored, changed)
+        candidate = (report["robustness_drop"], op, severity, perturbed, scored, changed)
+        if severity == headline[op] and (worst is None or candidate[0] > worst[0]):
+            worst = candidate
+        if fallback is None or candidate[0] > fallback[0]:
+            fallback = candidate
     if worst is not None:
-        drop, op, severity, perturbed, scored, changed = worst
-        rows.append({"metric": "worst_robustness_drop", "value": drop, "op": op, "severity": severity})
+        drop, op, severity, _, scored, _ = worst
+        low, high = paired_drop_interval(clean.argmax(1) == y, scored.argmax(1) == y)
+        for end, value in (("", drop), ("_low", low), ("_high", high), ("_n", float(len(y)))):
+            rows.append({"metric": f"worst_robustness_drop{end}", "value": value, "op": op,
+                         "severity": severity})
+    if worst is not None or fallback is not None:  # examples of the headline op, else of the largest drop
+        _, op, severity, perturbed, scored, changed = worst if worst is not None else fallback
         # flipped predictions first, then the largest confidence changes, among changed inputs
         flipped = scored.argmax(1) != clean.argmax(1)
         change = np.abs(scored - clean).max(axis=1)
@@ -180,17 +212,42 @@ def _robustness(ctx: CheckpointContext) -> list[Row]:
     return rows
 
 
+def _subgroup_rows(column: str, y: np.ndarray, pred: np.ndarray, groups: np.ndarray, positive: int,
+                min_group_size: int, intervals: bool) -> list[Row]:
+    """Per-group rates and counts (a rate is NaN where its group is too small), and the
+    demographic parity and equalized odds differences with Newcombe's interval and the two groups
+    each compares (``*_high_group`` / ``*_low_group``: the rate, in ``op`` which rate it is)."""
+    from .bias import demographic_parity, equalized_odds, group_metrics
+
+    rows: list[Row] = []
+    table = group_metrics(y, pred, groups, positive_label=positive, min_group_size=min_group_size)
+    for group, g in table.iterrows():
+        for metric in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"):
+            rows.append({"metric": metric, "value": float(g[metric]), "group": f"{column}={group}"})
+        for metric, count in (("group_count", "count"), ("group_positives", "positives"),
+                              ("group_negatives", "negatives")):
+            rows.append({"metric": metric, "value": float(g[count]), "group": f"{column}={group}"})
+    confidence = 0.95 if intervals else None
+    for name, fn in (("demographic_parity", demographic_parity), ("equalized_odds", equalized_odds)):
+        r = fn(y, pred, groups, positive_label=positive, min_group_size=min_group_size, confidence=confidence)
+        rows.append({"metric": f"{name}_difference", "value": r.difference, "group": column})
+        if intervals:
+            rows += [{"metric": f"{name}_difference_low", "value": r.low, "group": column},
+                     {"metric": f"{name}_difference_high", "value": r.high, "group": column}]
+        if r.high_group is not None:
+            for end, group, (hits, n) in (("high", r.high_group, r.high_counts),
+                                          ("low", r.low_group, r.low_counts)):
+                rows.append({"metric": f"{name}_{end}_group", "value": hits / n, "group": f"{column}={group}",
+                             "op": r.rate})
+    return rows
+
+
 def _bias(ctx: CheckpointContext) -> list[Row]:
     from .bias import (
         GENDER_PAIRS,
         bias_amplification_zhao,
-        bootstrap_ci,
         counterfactual_flips,
-        demographic_parity_difference,
         directional_bias_amplification,
-        equalized_odds_difference,
-        group_metrics,
-        parity_differences,
         swap_identity_terms,
     )
 
@@ -210,29 +267,26 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
             return correlated_pred, correlated[column].to_numpy()
         return pred, test[column].to_numpy()
 
+    train_labels = ctx.train_rows["label"].to_numpy()
+    clean_labels = ctx.train_rows["clean_label"].to_numpy()
+    noisy = bool((train_labels != clean_labels).any())
     for column in ctx.data.group_columns:
         if column not in test.columns or column not in ctx.train_rows.columns:
             continue
         groups = test[column].to_numpy()
-        for g in group_metrics(y, pred, groups, positive_label=positive).itertuples():
-            for metric in ("accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"):
-                rows.append({"metric": metric, "value": getattr(g, metric), "group": f"{column}={g.Index}"})
-        for i, (name, fn) in enumerate((("demographic_parity_difference", demographic_parity_difference),
-                                        ("equalized_odds_difference", equalized_odds_difference))):
-            rows.append({"metric": name, "value": fn(y, pred, groups, positive_label=positive),
-                         "group": column})
-            if spec.bootstrap:  # resample with the NumPy twin of the fairlearn metric
-                _, low, high = bootstrap_ci(
-                    lambda a, b, c, i=i: parity_differences(a, b, c, positive_label=positive)[i],
-                    y, pred, groups, n_resamples=spec.bootstrap, seed=ctx.suite.data.seed)
-                rows += [{"metric": f"{name}_low", "value": low, "group": column},
-                         {"metric": f"{name}_high", "value": high, "group": column}]
-        train_labels = ctx.train_rows["label"].to_numpy()
+        rows += _subgroup_rows(column, y, pred, groups, positive, spec.min_group_size, spec.intervals)
         train_groups = ctx.train_rows[column].to_numpy()
+        # BiasAmp→ as in the paper: y_at from the test split's true labels, not the (maybe
+        # noisy) training ones
         rows.append({"metric": "bias_amplification", "group": column,
                      "value": directional_bias_amplification(train_labels, train_groups, y, pred, groups)})
+        # Zhao against the clean training labels: noise at rate ρ attenuates the training
+        # association by (1 - 2ρ), which would show up as amplification (the noisy variant beside it)
         rows.append({"metric": "bias_amplification_zhao", "group": column,
-                     "value": bias_amplification_zhao(train_labels, train_groups, *zhao_split(column))})
+                     "value": bias_amplification_zhao(clean_labels, train_groups, *zhao_split(column))})
+        if noisy:
+            rows.append({"metric": "bias_amplification_zhao_noisy", "group": column,
+                         "value": bias_amplification_zhao(train_labels, train_groups, *zhao_split(column))})
     if spec.counterfactual:
         idx = ctx.test_subsample(spec.subsample)
         texts = test["text"].to_numpy()[idx].tolist()
@@ -271,7 +325,7 @@ def _pretrained_states(model_path: str, n_labels: int, trust_remote_code: bool, 
 
 
 def _drift(ctx: CheckpointContext) -> list[Row]:
-    from .drift import layer_cka, weight_distance
+    from .drift import frozen_states, layer_cka, weight_distance
 
     spec = ctx.suite.diagnostics.drift
     key = (ctx.model_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
@@ -285,7 +339,13 @@ def _drift(ctx: CheckpointContext) -> list[Row]:
     rows = [{"metric": "cka", "value": r.cka, "layer": str(r.layer)} for r in cka.itertuples()]
     rows += [{"metric": "weight_distance", "value": r.relative_distance, "layer": str(r.layer)}
              for r in distance.itertuples()]
-    rows.append({"metric": "mean_cka", "value": float(cka["cka"].mean())})
+    # hidden state k comes from modules 0..k; with another layout nothing is claimed frozen
+    frozen = (frozen_states(distance["relative_distance"]) if len(distance) == len(cka)
+              else np.zeros(len(cka), dtype=bool))
+    rows += [{"metric": "cka_frozen", "value": float(f), "layer": str(layer)}
+             for layer, f in zip(cka["layer"], frozen, strict=True)]
+    rows.append({"metric": "mean_cka", "value": float(cka["cka"][~frozen].mean())})  # NaN: all frozen
+    rows.append({"metric": "mean_cka_all", "value": float(cka["cka"].mean())})
     return rows
 
 

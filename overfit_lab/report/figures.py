@@ -123,26 +123,37 @@ def heatmaps(run, summary: pd.DataFrame) -> go.Figure | None:
 
 def robustness_curves(run) -> go.Figure | None:
     """Accuracy drop against perturbation severity per op (mean over cells), one strategy at a
-    time (dropdown)."""
+    time (dropdown); each point's severity in words on hover, a star at the op's headline severity."""
+    from ..diagnostics.perturb import describe_severity, headline_severities
+
     diag = _final(run, "robustness_drop")
     if diag.empty:
         return None
     strategies = [s for s in run.suite.grid.strategies if s in set(diag["strategy"])]
     ops = sorted(diag["op"].dropna().unique())
+    spec = run.suite.diagnostics.robustness
+    headline = headline_severities(ops, spec.headline)
     fig = go.Figure()
     for k, strategy in enumerate(strategies):
         rows = diag[diag["strategy"] == strategy]
         for i, op in enumerate(ops):
             curve = rows[rows["op"] == op].groupby("severity")["value"].mean()
+            star = [headline[op] is not None and np.isclose(s, headline[op]) for s in curve.index]
             fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), name=op, mode="lines+markers",
-                                     line={"color": PALETTE[i % len(PALETTE)]}, visible=k == 0))
+                                     line={"color": PALETTE[i % len(PALETTE)]}, visible=k == 0,
+                                     marker={"symbol": ["star" if h else "circle" for h in star],
+                                             "size": [13 if h else 7 for h in star]},
+                                     text=[describe_severity(op, s) + (" (headline)" if h else "")
+                                           for s, h in zip(curve.index, star, strict=True)],
+                                     hovertemplate="%{fullData.name}: %{text}<br>drop %{y:.3f}"
+                                                   "<extra></extra>"))
     buttons = [{"label": s, "method": "update",
                 "args": [{"visible": [j // len(ops) == k for j in range(len(strategies) * len(ops))]},
                          {"title.text": f"robustness drop vs severity: {s} (mean over sizes and seeds)"}]}
                for k, s in enumerate(strategies)]
     fig.update_layout(**{**LAYOUT, "height": 420}, title=buttons[0]["args"][1]["title.text"],
                       updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.2}])
-    fig.update_xaxes(title_text="severity (share of characters or words touched)")
+    fig.update_xaxes(title_text="severity (share of the op's letters, words or matches touched)")
     fig.update_yaxes(title_text="accuracy drop (clean − perturbed)")
     return fig
 
@@ -180,12 +191,16 @@ def reliability(run) -> go.Figure | None:
 
 def membership_roc(run) -> go.Figure | None:
     """ROC of the loss-threshold membership attack per strategy at the largest size (mean TPR
-    over seeds at each FPR)."""
+    over seeds at each FPR), with each strategy's AUC and cross-fitted advantage (mean over seeds,
+    and the 95% interval of one cell averaged over seeds) in the legend."""
     diag = _final(run, "membership_roc_tpr")
     if diag.empty:
         return None
     diag = diag[diag["train_size"] == diag["train_size"].max()]
     auc = _final(run, "membership_auc")
+    advantage = {m: _final(run, f"membership_advantage{m}") for m in ("", "_low", "_high")}
+    counts = _final(run, "membership_n")
+    counts = counts[counts["train_size"] == diag["train_size"].max()]["value"]
     colors = _colors(run.suite.grid.strategies)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
@@ -194,23 +209,34 @@ def membership_roc(run) -> go.Figure | None:
         curve = rows.assign(fpr=rows["group"].astype(float)).groupby("fpr")["value"].mean()
         same = (auc["strategy"] == strategy) & (auc["train_size"] == rows["train_size"].max())
         mean_auc = auc[same]["value"]
-        fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines",
-                                 name=f"{strategy} (AUC {mean_auc.mean():.3f})",
+        name = f"{strategy} (AUC {mean_auc.mean():.3f}"
+        adv = {m: frame[(frame["strategy"] == strategy) & (frame["train_size"] == rows["train_size"].max())]
+               ["value"] for m, frame in advantage.items()}
+        if not adv[""].empty:
+            name += f", adv {adv[''].mean():+.3f}"
+            if not adv["_low"].empty:
+                name += f" [{adv['_low'].mean():+.3f}, {adv['_high'].mean():+.3f}]"
+        fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines", name=name + ")",
                                  line={"color": colors.get(strategy, "#333")}))
+    m = "" if counts.empty else (f" {int(counts.min())}" if counts.min() == counts.max()
+                                 else f" {int(counts.min())}-{int(counts.max())}")
     fig.update_layout(**LAYOUT, title=f"membership inference ROC at {diag['train_size'].max()} training "
-                                      "examples (members: training subset; non-members: validation)")
+                                      f"examples (members:{m} training rows; non-members: as many test rows)")
     fig.update_xaxes(title_text="false positive rate", range=[0, 1])
     fig.update_yaxes(title_text="true positive rate", range=[0, 1])
     return fig
 
 
 def drift(run) -> go.Figure | None:
-    """Linear CKA with the pretrained model and relative weight distance per layer, per strategy
-    at the largest size."""
+    """Debiased linear CKA with the pretrained model and relative weight distance per layer, per
+    strategy at the largest size; hollow CKA markers for layers frozen in every seed (CKA 1 by
+    construction, left out of the headline mean)."""
     cka, dist = _final(run, "cka"), _final(run, "weight_distance")
     if cka.empty and dist.empty:
         return None
-    titles = ("linear CKA with the pretrained model (1 = unchanged)", "relative L2 distance of weights")
+    frozen = _final(run, "cka_frozen")
+    titles = ("linear CKA (debiased) with the pretrained model (1 = unchanged; hollow = frozen)",
+              "relative L2 distance of weights")
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
     colors = _colors(run.suite.grid.strategies)
     for col, frame in ((1, cka), (2, dist)):
@@ -220,9 +246,15 @@ def drift(run) -> go.Figure | None:
         layers = list(dict.fromkeys(frame["layer"]))
         for strategy, rows in frame.groupby("strategy", sort=False):
             curve = rows.groupby("layer")["value"].mean().reindex(layers)
+            marker = {}
+            if col == 1 and not frozen.empty:
+                same = (frozen["strategy"] == strategy) & (frozen["train_size"] == rows["train_size"].max())
+                mine = frozen[same]
+                all_frozen = mine.groupby("layer")["value"].min().reindex(layers).fillna(0) == 1
+                marker = {"symbol": ["circle-open" if f else "circle" for f in all_frozen], "size": 8}
             fig.add_trace(go.Scatter(x=layers, y=curve.to_numpy(), name=strategy, mode="lines+markers",
                                      line={"color": colors.get(strategy, "#333")}, legendgroup=strategy,
-                                     showlegend=col == 1), row=1, col=col)
+                                     marker=marker, showlegend=col == 1), row=1, col=col)
     fig.update_layout(**LAYOUT, title="drift from the pretrained model, mean over seeds at the largest size")
     fig.update_xaxes(type="category")
     return fig

@@ -60,11 +60,14 @@ def render_report(run) -> str:
         "statistics": run.suite.statistics,
         "ci_method": _ci_method(run),
         "curves": _curve_rows(curves),
+        "robustness_headline": _robustness_headline(run),
         "robustness_examples": _examples(run, "robustness"),
         "counterfactual_examples": _examples(run, "counterfactual"),
         "bias": _bias_rows(run),
+        "bias_settings": _bias_settings(run),
         "groups": _group_rows(run),
         "counterfactual": _counterfactual_rows(run),
+        "membership": _membership_rows(run),
         "failed": run.cells[run.cells["status"] != "finished"][["cell_id", "reason"]].to_dict("records"),
         "suite_json": run.suite.to_json(),
         "environment": _environment(run),
@@ -212,12 +215,13 @@ def _p(value: float) -> str:
 def _curve_rows(curves: pd.DataFrame) -> list[dict]:
     rows = []
     for r in curves.itertuples() if not curves.empty else []:
-        if not np.isfinite(r.a):
-            size = "not enough sizes with a positive gap to fit"
-        elif np.isinf(r.size_below_threshold):
-            size = "never (the gap does not shrink with size)"
+        if r.status == "estimated":
+            high = "more than the cap" if np.isinf(r.estimate_high) else f"{r.estimate_high:,.0f}"
+            size = f"≈ {r.estimate:,.0f} examples (95% interval {r.estimate_low:,.0f} to {high})"
+        elif r.status == "already below at the smallest size":
+            size = f"already below at the smallest size ({r.estimate:,.0f})"
         else:
-            size = f"≈ {r.size_below_threshold:,.0f} examples"
+            size = r.status
         fit = "–" if not np.isfinite(r.a) else f"{r.a:.3g} · n^(−{r.b:.3g})"
         rows.append({"strategy": r.strategy, "fit": fit, "size": size})
     return rows
@@ -226,6 +230,36 @@ def _curve_rows(curves: pd.DataFrame) -> list[dict]:
 def _label(run, value) -> str:
     names = run.meta.get("label_names") or []
     return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
+
+
+def _robustness_headline(run) -> dict:
+    """Each op's headline severity in readable terms, and per size x strategy the worst drop at
+    those severities: mean over seeds, the op(s) it came from, the within-cell paired interval
+    (mean of its ends over seeds) and the number of test texts."""
+    from ..diagnostics.perturb import describe_severity, headline_severities
+
+    spec = run.suite.diagnostics.robustness
+    severities = [{"op": op, "severity": "–" if value is None else f"{value:g}",
+                   "readable": "curves only (not in the headline)" if value is None
+                   else describe_severity(op, value)}
+                  for op, value in headline_severities(spec.ops, spec.headline).items()]
+    if run.diagnostics.empty:
+        return {"severities": severities, "rows": []}
+    worst = _per_cell(run, "worst_robustness_drop")
+    order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
+    rows = []
+    for size, strategy in sorted({(r.train_size, r.strategy) for r in worst.itertuples()},
+                                 key=lambda key: (key[0], order.get(key[1], len(order)))):
+        cells = worst[(worst["train_size"] == size) & (worst["strategy"] == strategy)]
+        low, high, n = (_cell_values(run, f"worst_robustness_drop_{end}", None, size, strategy)
+                        for end in ("low", "high", "n"))
+        ops = pd.Series([f"{r.op} at {r.severity:g}" for r in cells.itertuples()]).value_counts()
+        rows.append({"size": int(size), "strategy": strategy,
+                     "drop": _fmt(mean_ci(cells["value"].to_numpy())),
+                     "ops": ", ".join(k if c == 1 else f"{k} (×{c})" for k, c in ops.items()),
+                     "interval": "–" if low.empty else f"[{low.mean():.3f}, {high.mean():.3f}]",
+                     "n": "–" if n.empty else f"{n.mean():.0f}"})
+    return {"severities": severities, "rows": rows}
 
 
 def _examples(run, kind: str) -> list[dict]:
@@ -268,31 +302,78 @@ def _cell_values(run, metric: str, group: str | None, size: int, strategy: str) 
     return rows[(rows["train_size"] == size) & (rows["strategy"] == strategy)]["value"]
 
 
+def _bias_settings(run) -> dict:
+    """What the bias table's note needs: the least group size and the label-noise rates > 0."""
+    spec = run.suite.diagnostics.bias
+    noise = sorted(rate for rate in run.suite.grid.label_noise if rate > 0)
+    return {"min_group_size": spec.min_group_size, "intervals": spec.intervals,
+            "label_noise": ", ".join(f"{rate:g}" for rate in noise),
+            "attenuation": ", ".join(f"{1 - 2 * rate:g}" for rate in noise)}
+
+
 def _bias_rows(run) -> list[dict]:
+    """Per group column x size x label noise x strategy: BiasAmp→ and Zhao's BiasAmp (against the
+    clean training labels; against the noisy ones too where the cell has label noise), mean ±
+    interval over seeds; and the demographic parity and equalized odds differences with the two
+    groups they compare and Newcombe's within-cell 95% interval (mean of its ends over seeds),
+    "too small" where fewer than two groups reach ``min_group_size``."""
     diag = run.diagnostics
     if diag.empty:
         return []
     columns = [c for c in run.suite.data.group_columns] or sorted(
         diag[diag["metric"] == "bias_amplification"]["group"].dropna().unique())
-    metrics = {"BiasAmp→": "bias_amplification", "BiasAmp (Zhao)": "bias_amplification_zhao",
-               "DP difference": "demographic_parity_difference", "EO difference": "equalized_odds_difference"}
-    # BIAS_COLUMNS in the template follows this order
+    final = diag[diag["checkpoint"] == "final"].merge(
+        run.cells[["cell_id", "train_size", "label_noise", "strategy"]], on="cell_id")
     rows = []
+    amplification = ("bias_amplification", "bias_amplification_zhao", "bias_amplification_zhao_noisy")
     for column in columns:
-        present = _per_cell(run, "bias_amplification", column)
-        keys = sorted({(r.train_size, r.strategy) for r in present.itertuples()})
-        for size, strategy in keys:
-            values = []
-            for metric in metrics.values():
-                values.append(_fmt(mean_ci(_cell_values(run, metric, column, size, strategy).to_numpy())))
-            boot = []  # the within-cell bootstrap interval, averaged over seeds
-            for metric in ("demographic_parity_difference", "equalized_odds_difference"):
-                low = _cell_values(run, f"{metric}_low", column, size, strategy)
-                high = _cell_values(run, f"{metric}_high", column, size, strategy)
-                boot.append("–" if low.empty else f"[{low.mean():.3f}, {high.mean():.3f}]")
-            rows.append({"column": column, "size": int(size), "strategy": strategy, "values": values,
-                         "bootstrap": boot})
+        present = final[(final["metric"] == "bias_amplification") & (final["group"] == column)]
+        keys = sorted({(r.train_size, r.label_noise, r.strategy) for r in present.itertuples()})
+        for size, noise, strategy in keys:
+            cell = final[(final["train_size"] == size) & (final["label_noise"] == noise)
+                         & (final["strategy"] == strategy)]
+            values = [_fmt(mean_ci(cell.loc[(cell["metric"] == m) & (cell["group"] == column), "value"]
+                                   .to_numpy())) for m in amplification]
+            rows.append({"column": column, "size": int(size), "noise": f"{noise:g}", "strategy": strategy,
+                         "values": values, "parity": [_parity_cell(cell, name, column)
+                                                      for name in ("demographic_parity", "equalized_odds")]})
     return rows
+
+
+RATE_NAMES = {"selection_rate": "selection rate", "true_positive_rate": "TPR", "false_positive_rate": "FPR"}
+
+
+def _parity_cell(cell: pd.DataFrame, name: str, column: str) -> dict:
+    """One size x noise x strategy's ``name`` difference (mean ± interval over the seeds where it
+    is defined), Newcombe's interval (mean of its ends) and the pair of groups most often compared."""
+    def values(metric: str) -> pd.Series:
+        return cell[(cell["metric"] == metric) & (cell["group"] == column)]["value"]
+
+    difference = values(f"{name}_difference")
+    defined = difference.dropna()
+    if defined.empty:
+        return {"difference": "too small" if len(difference) else "–", "interval": "–", "groups": ""}
+    text = _fmt(mean_ci(defined.to_numpy()))
+    if len(defined) < len(difference):
+        text += f" ({len(difference) - len(defined)} of {len(difference)} seeds too small)"
+    low, high = values(f"{name}_difference_low").dropna(), values(f"{name}_difference_high").dropna()
+    pairs = []
+    for _, part in cell[cell["group"].fillna("").str.startswith(f"{column}=")].groupby("cell_id"):
+        ends = {r.metric: (str(r.group).split("=", 1)[1], r.op, r.value) for r in part.itertuples()
+                if r.metric in (f"{name}_high_group", f"{name}_low_group")}
+        if len(ends) == 2:
+            (high_group, rate, high_rate), (low_group, _, low_rate) = (ends[f"{name}_{end}_group"]
+                                                                       for end in ("high", "low"))
+            relation = ">" if high_rate > low_rate else "="
+            pairs.append(f"{high_group} {relation} {low_group}" + (
+                "" if name == "demographic_parity" else f" ({RATE_NAMES.get(rate, rate)})"))
+    groups = ""
+    if pairs:
+        common = pd.Series(pairs).value_counts()
+        count = int(common.iloc[0])
+        groups = common.index[0] + ("" if count == len(pairs) else f" ({count} of {len(pairs)} seeds)")
+    return {"difference": text, "interval": "–" if low.empty else f"[{low.mean():.3f}, {high.mean():.3f}]",
+            "groups": groups}
 
 
 def _counterfactual_rows(run) -> list[dict]:
@@ -305,6 +386,28 @@ def _counterfactual_rows(run) -> list[dict]:
     return rows
 
 
+def _membership_rows(run) -> list[dict]:
+    """Per size x strategy: the cross-fitted advantage (mean ± interval over seeds), the 95%
+    interval of one cell averaged over seeds, Yeom's variant, the AUC and m (members, and as many
+    test rows)."""
+    metrics = ("membership_advantage", "membership_advantage_low", "membership_advantage_high",
+               "membership_advantage_yeom", "membership_auc", "membership_n")
+    rows = []
+    present = _per_cell(run, "membership_advantage")
+    for size, strategy in sorted({(r.train_size, r.strategy) for r in present.itertuples()}):
+        cell = {metric: _cell_values(run, metric, None, size, strategy) for metric in metrics}
+        low, high, counts = (cell[f"membership_{k}"] for k in ("advantage_low", "advantage_high", "n"))
+        m = "–" if counts.empty else (f"{int(counts.min())}" if counts.min() == counts.max()
+                                      else f"{int(counts.min())}–{int(counts.max())}")
+        rows.append({"size": int(size), "strategy": strategy, "m": m,
+                     "seeds": len(cell["membership_advantage"]),
+                     "advantage": _fmt(mean_ci(cell["membership_advantage"].to_numpy())),
+                     "interval": "–" if low.empty else f"[{low.mean():+.3f}, {high.mean():+.3f}]",
+                     "yeom": _fmt(mean_ci(cell["membership_advantage_yeom"].to_numpy())),
+                     "auc": _fmt(mean_ci(cell["membership_auc"].to_numpy()))})
+    return rows
+
+
 def _group_rows(run) -> list[dict]:
     diag = run.diagnostics
     metrics = ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"]
@@ -314,8 +417,11 @@ def _group_rows(run) -> list[dict]:
     rows = rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
     table = rows.pivot_table(index=["train_size", "strategy", "group"], columns="metric", values="value",
                              aggfunc="mean").reset_index()
+    # a rate is NaN (stored as NULL) where its group had fewer than min_group_size examples,
+    # positives (TPR) or negatives (FPR) in every seed
     return [{"size": int(r["train_size"]), "strategy": r["strategy"], "group": r["group"],
-             "values": [f"{r.get(m, np.nan):.3f}" for m in metrics]} for _, r in table.iterrows()]
+             "values": ["too small" if pd.isna(r.get(m)) else f"{r[m]:.3f}" for m in metrics]}
+            for _, r in table.iterrows()]
 
 
 def _environment(run) -> dict:

@@ -165,7 +165,70 @@ def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
         table.add_column(SCORES[name].label, justify="right", no_wrap=True)
     for (size, strategy), rows in _ordered_groups(run, scores, ["train_size", "strategy"]):
         table.add_row(str(size), strategy, *(_fmt(rows[name]) for name in present))
+    if "mean_cka" in present:
+        note = ("mean CKA: debiased linear CKA with the pretrained model, mean over trainable layers "
+                "(frozen layers score 1 by construction and are left out; '-': every layer frozen)")
+        table.caption = f"{table.caption}\n{note}" if table.caption else note
+        table.caption_justify = "left"
+    if "worst_robustness_drop" in present:
+        note = _robustness_note(run)
+        table.caption = f"{table.caption}\n{note}" if table.caption else note
+        table.caption_justify = "left"
+    if "membership_advantage" in present:
+        note = _membership_note(run)
+        table.caption = f"{table.caption}\n{note}" if table.caption else note
+        table.caption_justify = "left"
     return table
+
+
+def _robustness_note(run) -> str:
+    """What the worst drop is: the ops' headline severities (one in words), its upward bias and the
+    mean half-width of its within-cell paired interval."""
+    from ..diagnostics.perturb import CHARACTER_OPS, describe_severity, headline_severities
+
+    spec = run.suite.diagnostics.robustness
+    headline = headline_severities(spec.ops, spec.headline)
+    used = {op: value for op, value in headline.items() if value is not None}
+    note = ("worst drop: the largest accuracy drop over the ops at their headline severity ("
+            + (", ".join(f"{op} {value:g}" for op, value in used.items()) or "none"))
+    if len(used) < len(headline):
+        note += f"; curves only: {', '.join(op for op in headline if op not in used)}"
+    note += ")"
+    char = next((op for op in used if op in CHARACTER_OPS), None)
+    if char is not None:
+        note += f"; {char} {used[char]:g} = {describe_severity(char, used[char])}"
+    note += "; a maximum over noisy drops, so biased upward"
+    diag = run.diagnostics
+    if not diag.empty:
+        final = diag[diag["checkpoint"] == "final"]
+        ends = {end: final[final["metric"] == f"worst_robustness_drop_{end}"].set_index("cell_id")["value"]
+                for end in ("low", "high", "n")}
+        half = ((ends["high"] - ends["low"]) / 2).dropna()
+        if not half.empty:
+            note += (f"; its paired 95% interval (Newcombe) is ±{half.mean():.2f} on average on "
+                     f"{ends['n'].median():.0f} test texts (report.html shows it per cell)")
+    return note
+
+
+def _membership_note(run) -> str:
+    """What MIA adv is, with the run's m and the mean 95% interval half-width of one cell."""
+    diag = run.diagnostics
+
+    def final(metric: str) -> pd.Series:
+        if diag.empty:
+            return pd.Series(dtype=float)
+        rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
+        return rows.set_index("cell_id")["value"]
+
+    counts, low, high = (final(f"membership_{k}") for k in ("n", "advantage_low", "advantage_high"))
+    m = "" if counts.empty else (f" (m = {int(counts.min())})" if counts.min() == counts.max()
+                                 else f" (m = {int(counts.min())}-{int(counts.max())})")
+    note = ("MIA adv: loss-threshold membership advantage TPR - FPR, threshold cross-fitted (chance level 0; "
+            f"below 0 is noise); members: training rows, non-members: as many test rows{m}")
+    if not low.empty:
+        half = float(((high - low.reindex(high.index)) / 2).mean())
+        note += f"; 95% interval of one cell about ±{half:.2f} (per size and strategy in the HTML report)"
+    return note
 
 
 def _ordered_groups(run, frame: pd.DataFrame, keys: list[str]):
