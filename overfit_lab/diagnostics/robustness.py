@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from .bias import wilson_interval
 
 REPORT_KEYS = ("accuracy_clean", "accuracy_perturbed", "robustness_drop", "flip_rate",
                "mean_confidence_change", "n_changed", "n")
@@ -166,15 +167,9 @@ def paired_difference_interval(
     n = a + b + c + d
     if np.any(n < 1):
         raise ValueError("a + b + c + d must be at least 1")
-    z = stats.norm.ppf(0.5 + confidence / 2)
-
-    def wilson(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        center = (k + z**2 / 2) / (n + z**2)
-        half = z / (n + z**2) * np.sqrt(k * (n - k) / n + z**2 / 4)
-        return center - half, center + half
 
     p1, p2 = (a + b) / n, (a + c) / n
-    (l1, u1), (l2, u2) = wilson(a + b), wilson(a + c)
+    (l1, u1), (l2, u2) = (wilson_interval(k, n, confidence=confidence) for k in (a + b, a + c))
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     det = a * d - b * c
     corrected = np.where(det > n / 2, det - n / 2, np.where(det < 0, det, 0.0))
