@@ -232,6 +232,11 @@ def _label(run, value) -> str:
     return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
 
 
+def _mean_ends(low: pd.Series, high: pd.Series, spec: str = ".3f") -> str:
+    """A within-cell interval averaged over seeds: the mean of each end, "–" without one."""
+    return "–" if low.empty else f"[{low.mean():{spec}}, {high.mean():{spec}}]"
+
+
 def _robustness_headline(run) -> dict:
     """Each op's headline severity in readable terms, and per size x strategy the worst drop at
     those severities: mean over seeds, the op(s) it came from, the within-cell paired interval
@@ -257,7 +262,7 @@ def _robustness_headline(run) -> dict:
         rows.append({"size": int(size), "strategy": strategy,
                      "drop": _fmt(mean_ci(cells["value"].to_numpy())),
                      "ops": ", ".join(k if c == 1 else f"{k} (×{c})" for k, c in ops.items()),
-                     "interval": "–" if low.empty else f"[{low.mean():.3f}, {high.mean():.3f}]",
+                     "interval": _mean_ends(low, high),
                      "n": "–" if n.empty else f"{n.mean():.0f}"})
     return {"severities": severities, "rows": rows}
 
@@ -372,7 +377,7 @@ def _parity_cell(cell: pd.DataFrame, name: str, column: str) -> dict:
         common = pd.Series(pairs).value_counts()
         count = int(common.iloc[0])
         groups = common.index[0] + ("" if count == len(pairs) else f" ({count} of {len(pairs)} seeds)")
-    return {"difference": text, "interval": "–" if low.empty else f"[{low.mean():.3f}, {high.mean():.3f}]",
+    return {"difference": text, "interval": _mean_ends(low, high),
             "groups": groups}
 
 
@@ -402,7 +407,7 @@ def _membership_rows(run) -> list[dict]:
         rows.append({"size": int(size), "strategy": strategy, "m": m,
                      "seeds": len(cell["membership_advantage"]),
                      "advantage": _fmt(mean_ci(cell["membership_advantage"].to_numpy())),
-                     "interval": "–" if low.empty else f"[{low.mean():+.3f}, {high.mean():+.3f}]",
+                     "interval": _mean_ends(low, high, "+.3f"),
                      "yeom": _fmt(mean_ci(cell["membership_advantage_yeom"].to_numpy())),
                      "auc": _fmt(mean_ci(cell["membership_auc"].to_numpy()))})
     return rows
