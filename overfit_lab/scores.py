@@ -53,7 +53,8 @@ SCORES: dict[str, Score] = {
     "ece": Score("ECE", False, "diagnostics", "mean", "expected calibration error", UNIT),
     "membership_advantage": Score("MIA adv", False, "diagnostics", "mean",
                                   "loss-threshold membership inference advantage (TPR - FPR, threshold "
-                                  "cross-fitted), training rows vs as many test rows; chance level 0",
+                                  "cross-fitted), training rows vs as many unused training rows "
+                                  "(else test rows); chance level 0",
                                   SIGNED_UNIT),
     # the population CKA lies in [0, 1]; its debiased estimate can stray slightly outside
     "mean_cka": Score("mean CKA", True, "diagnostics", "mean",
@@ -93,8 +94,11 @@ EXTRA_SCORES: dict[str, Score] = {
                                        description="membership advantage at Yeom's threshold, the mean "
                                                    "training loss; chance level 0", bounds=SIGNED_UNIT),
     "membership_n": Score("MIA n", None, "diagnostics",
-                          description="members, and as many test rows, the membership attack compared",
+                          description="members, and as many non-members, the membership attack compared",
                           bounds=POSITIVE),
+    "membership_nonmembers_unused": Score("MIA pool", None, "diagnostics",
+                                          description="1 when the non-members were training rows no cell "
+                                                      "trained on, 0 when test rows", bounds=UNIT),
     "noise_memorization": Score("noise mem", False, "diagnostics",
                                 description="share of flipped training labels reproduced", bounds=UNIT),
     "demographic_parity_difference": Score("DP diff", False, "diagnostics", "max",
@@ -107,6 +111,9 @@ EXTRA_SCORES: dict[str, Score] = {
                                      "Zhao et al. BiasAmp against the clean training labels (label "
                                      "noise would show as amplification), mean over group columns",
                                      SIGNED_UNIT),
+    "counterfactual_n": Score("cf n", None, "diagnostics",
+                              description="test texts of the subsample with an identity term to swap",
+                              bounds=POSITIVE),
     "counterfactual_abs_change": Score("cf change", False, "diagnostics",
                                        description="mean |change| of P(positive) under identity swaps",
                                        bounds=UNIT),

@@ -241,6 +241,17 @@ class RunResult:
                                   alpha=spec.alpha, correction=spec.correction)
 
     @property
+    def membership_nonmembers(self) -> str | None:
+        """Where the membership attack's non-members came from: ``"pool"`` (training rows no cell
+        trained on), ``"test"`` (test rows; also every run stored before the choice existed), or
+        ``None`` when memorization was not measured."""
+        diag = self.diagnostics
+        if diag.empty or not (diag["metric"] == "membership_advantage").any():
+            return None
+        unused = diag[diag["metric"] == "membership_nonmembers_unused"]["value"]
+        return "pool" if (unused == 1).any() else "test"
+
+    @property
     def learning_curves(self) -> pd.DataFrame:
         """The accuracy gap against train size per strategy, as a fitted power law."""
         from .stats import learning_curves

@@ -283,6 +283,10 @@ class CalibrationSpec(_Strict):
 
 class MemorizationSpec(_Strict):
     enabled: bool = True
+    # where the membership attack's non-members come from: "pool" = training-split rows that no
+    # cell of the run trains on (the members' own distribution), "test" = test rows, "auto" =
+    # the pool when it has at least as many unused rows as the test split would give
+    nonmembers: Literal["auto", "pool", "test"] = "auto"
 
 
 class DriftSpec(_Strict):

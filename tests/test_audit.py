@@ -90,6 +90,11 @@ def test_audit_runs_every_diagnostic(audited):
         assert name in metrics, name
     assert set(audited.diagnostics["checkpoint"]) == {"final"}
     assert (audited.run_dir / "report.html").is_file()
+    # an audit trains on its whole training file: test rows are the only non-members, and the
+    # report warns that a test split distributed otherwise shows up as membership
+    assert audited.membership_nonmembers == "test"
+    html = (audited.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "not distributed like the training split" in html
 
 
 def test_reloaded_audit_has_scores(audited):

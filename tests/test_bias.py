@@ -477,7 +477,7 @@ def test_counterfactual_swaps_need_no_group_column(tiny_model):
 
     ctx = _bias_context(tiny_model, False, [])
     metrics = {r["metric"] for r in _bias(ctx)}
-    assert metrics == {"counterfactual_flip_rate", "counterfactual_abs_change"}
+    assert metrics == {"counterfactual_flip_rate", "counterfactual_n", "counterfactual_abs_change"}
 
 
 def test_bias_adapter_rows_newcombe_too_small_and_clean_labels(tiny_model):

@@ -278,7 +278,8 @@ def _context(n_train: int, n_test: int, *, seed: int = 3):
     encoded, logits = {}, {}
     for name, values in losses.items():
         encoded[name], logits[name] = split(values)
-    suite = SimpleNamespace(data=SimpleNamespace(seed=seed))
+    suite = SimpleNamespace(data=SimpleNamespace(seed=seed), grid=SimpleNamespace(train_sizes=[n_train]),
+                            diagnostics=SimpleNamespace(memorization=SimpleNamespace(nonmembers="test")))
     data = SimpleNamespace(test=pd.DataFrame({"label": np.zeros(n_test, dtype=int)}))
     labels = np.zeros(n_train, dtype=int)
     train_rows = pd.DataFrame({"label": labels, "clean_label": labels})
@@ -298,7 +299,7 @@ def test_adapter_compares_equal_numbers_of_members_and_test_rows(n_train, n_test
     ctx, losses = _context(n_train, n_test)
     rows = {r["metric"]: r["value"] for r in _memorization(ctx) if r["metric"] != "membership_roc_tpr"}
     m = min(n_train, n_test)
-    assert rows["membership_n"] == m
+    assert rows["membership_n"] == m and rows["membership_nonmembers_unused"] == 0.0
     # with more members than test rows every member loss is 0.2, so any m of them are the same
     members = losses["train"] if n_train <= n_test else np.full(m, 0.2)
     others = losses["test"][ctx.test_subsample(m)]
@@ -312,3 +313,136 @@ def test_adapter_compares_equal_numbers_of_members_and_test_rows(n_train, n_test
     assert rows["membership_advantage_yeom"] == pytest.approx(membership_advantage_yeom(members, others))
     assert rows["membership_advantage_low"] <= rows["membership_advantage"]
     assert rows["membership_advantage"] <= rows["membership_advantage_high"]
+
+
+# ---------------------------------------------------------------- where the non-members come from
+def _pool_context(n_pool: int, sizes: list[int], *, n_test: int = 300, test_shift: float = 0.0,
+                  noise: float = 0.0, nonmembers: str = "auto", seed: int = 0):
+    """A context on a real TaskData whose "model" gives every row of the training split a loss
+    drawn from one distribution and every test row one shifted by ``test_shift``: the SST-2 case,
+    where the test split (full sentences) is not distributed like the training split (phrases).
+
+    The loss of a row is 0.01 + its text's number (mean 0.05) when its label is the text's class,
+    and -log(1 - exp(-0.01 - number)) (about 2.5) when the label was flipped: no memorization."""
+    from overfit_lab.data import TaskData
+    from overfit_lab.diagnostics.checkpoint import CheckpointContext
+    from overfit_lab.predict import Encoded
+    from overfit_lab.suite import validate_suite
+
+    rng = np.random.default_rng(seed)
+    true = {"train": rng.integers(0, 2, n_pool), "test": rng.integers(0, 2, n_test)}
+    level = {"train": rng.exponential(0.05, n_pool), "test": test_shift + rng.exponential(0.05, n_test)}
+    frames = {split: pd.DataFrame({"text": [f"{float(v)!r}|{t}" for v, t in
+                                            zip(level[split], true[split], strict=True)],
+                                   "label": true[split]}) for split in ("train", "test")}
+    data = TaskData(train=frames["train"], validation=frames["test"].iloc[:10], test=frames["test"],
+                    label_names=["neg", "pos"])
+    suite = validate_suite({"name": "pool", "model": {"name": "unused"}, "data": {"builtin": "reviews"},
+                            "grid": {"train_sizes": sizes, "epochs": [1], "strategies": ["baseline"]},
+                            "diagnostics": {"memorization": {"nonmembers": nonmembers}}})
+    rows = data.training_subset(max(sizes), sizes=sizes, seed=suite.data.seed, label_noise=noise,
+                                noise_seed=suite.data.seed)
+
+    def logits_for(texts):
+        # a two-class "model" sure of the text's class: -log softmax at that class is
+        # 0.01 + the text's number when the other logit is log(exp(0.01 + number) - 1)
+        value, cls = np.array([[float(v), int(c)] for v, c in (t.split("|") for t in texts)]).T
+        out = np.zeros((len(texts), 2))
+        out[np.arange(len(texts)), 1 - cls.astype(int)] = np.log(np.expm1(0.01 + value))
+        return out
+
+    labels = rows["label"].to_numpy()
+    encoded = {"train": Encoded(input_ids=[[1]] * len(rows), labels=labels, pad_token_id=0),
+               "test": Encoded(input_ids=[[1]] * n_test, labels=true["test"], pad_token_id=0)}
+    logits = {"train": logits_for(rows["text"].tolist()), "test": logits_for(frames["test"]["text"].tolist())}
+    ctx = CheckpointContext(checkpoint="final", model=None, tokenizer=None, suite=suite, data=data,
+                            train_rows=rows, encoded=encoded, logits=logits, model_path="")
+    ctx.logits_of = logits_for  # the pool's rows go through the same "model"
+    return ctx
+
+
+def _advantage(ctx) -> tuple[float, float, float]:
+    from overfit_lab.diagnostics.checkpoint import _memorization
+
+    rows = {r["metric"]: r["value"] for r in _memorization(ctx) if r["metric"] != "membership_roc_tpr"}
+    return rows["membership_advantage"], rows["membership_n"], rows["membership_nonmembers_unused"]
+
+
+def test_unused_pool_rows_are_nonmembers_from_the_members_distribution():
+    """A shifted test split alone makes the attack "succeed" with test rows as non-members (the
+    SST-2 case); the pool's unused rows, same distribution and never trained on, give about 0.
+    Seeded simulation over 20 data sets; tolerance: the mean within ±0.03 (sd of one advantage
+    at m = 200 about 0.07, so the mean's sd is about 0.016)."""
+    pooled, tested = [], []
+    for seed in range(20):
+        pool = _pool_context(1000, [100, 200], test_shift=0.03, seed=seed)
+        advantage, m, unused = _advantage(pool)
+        assert (m, unused) == (200, 1.0)
+        pooled.append(advantage)
+        test = _pool_context(1000, [100, 200], test_shift=0.03, nonmembers="test", seed=seed)
+        advantage, m, unused = _advantage(test)
+        assert (m, unused) == (200, 0.0)
+        tested.append(advantage)
+    assert abs(np.mean(pooled)) < 0.03
+    assert np.mean(tested) > 0.15  # the shift, not memorization
+
+
+def test_pool_nonmembers_are_never_in_any_subset_and_the_same_for_every_cell():
+    from overfit_lab.diagnostics.checkpoint import nonmember_source
+
+    ctx = _pool_context(600, [100, 200, 300])
+    used = set(ctx.data.subsets([100, 200, 300], seed=ctx.suite.data.seed)[300])
+    unused = ctx.data.unused_positions([100, 200, 300], seed=ctx.suite.data.seed)
+    assert len(unused) == 300 and used.isdisjoint(unused) and len(used | set(unused)) == 600
+    again = _pool_context(600, [100, 200, 300]).data.unused_positions([100, 200, 300],
+                                                                      seed=ctx.suite.data.seed)
+    np.testing.assert_array_equal(unused, again)
+    assert nonmember_source(ctx.suite, ctx.data) == "pool"
+
+
+@pytest.mark.parametrize(("n_pool", "sizes", "n_test", "expected"), [
+    (1000, [100, 250], 300, "pool"),   # 750 unused >= min(250, 300)
+    (600, [100, 500], 1000, "test"),   # 100 unused < min(500, 1000)
+    (600, [100, 500], 80, "pool"),     # 100 unused >= min(500, 80): more than the test split gives
+    (500, [100, 500], 300, "test"),    # nothing unused (an audit: the whole training split)
+])
+def test_auto_takes_the_pool_when_it_gives_at_least_as_many_nonmembers_as_the_test_split(
+        n_pool, sizes, n_test, expected):
+    from overfit_lab.diagnostics.checkpoint import nonmember_source
+
+    ctx = _pool_context(n_pool, sizes, n_test=n_test)
+    assert nonmember_source(ctx.suite, ctx.data) == expected
+
+
+def test_nonmember_labels_get_the_cells_label_noise():
+    """With 20% of the members' labels flipped and a model that memorized nothing, clean
+    non-member labels make the members look worse fitted: AUC about 0.8 x 0.5 = 0.4, not 0.5.
+    Flipping the non-members' labels at the same rate brings it back to 0.5 (mean of 20 seeded
+    data sets within ±0.02; sd of one AUC at m = 200 about 0.03)."""
+    from overfit_lab.diagnostics.checkpoint import _memorization
+
+    def auc(ctx) -> float:
+        return next(r["value"] for r in _memorization(ctx) if r["metric"] == "membership_auc")
+
+    matched, clean = [], []
+    for seed in range(20):
+        ctx = _pool_context(1000, [200], noise=0.2, seed=seed)
+        matched.append(auc(ctx))
+        rows = ctx.train_rows
+        ctx.train_rows = rows.assign(clean_label=rows["label"])  # hides the noise from the adapter
+        clean.append(auc(ctx))
+    assert abs(np.mean(matched) - 0.5) < 0.02
+    assert abs(np.mean(clean) - 0.4) < 0.02
+
+
+def test_pool_nonmembers_need_an_unused_row(tmp_path):
+    from overfit_lab.data import load_task_data
+    from overfit_lab.errors import OverfitLabError
+    from overfit_lab.suite import validate_suite
+
+    suite = validate_suite({"name": "x", "model": {"name": "unused"},
+                            "data": {"builtin": "reviews", "builtin_options": {"n_train": 200}},
+                            "grid": {"train_sizes": [100, 200], "epochs": [1], "strategies": ["baseline"]},
+                            "diagnostics": {"memorization": {"nonmembers": "pool"}}})
+    with pytest.raises(OverfitLabError, match="nonmembers"):
+        load_task_data(suite)

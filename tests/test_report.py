@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import make_sentences, tiny_suite_dict
 
@@ -47,6 +49,9 @@ def test_run_writes_report_with_every_section(hostile_run):
         assert f'id="plot-{plot}"' in html, plot
     assert "freeze1" in html and "baseline" in html
     assert "Strategy comparison against baseline" in html
+    # 240 rows, 80 held out, largest size 80: the attack's non-members are unused training rows
+    assert hostile_run.membership_nonmembers == "pool"
+    assert "no cell of this run trained on" in html and "not distributed like the training" not in html
 
 
 def test_report_escapes_dataset_text(hostile_run):
@@ -174,3 +179,52 @@ def test_learning_curve_rows_never_extrapolate_two_sizes_or_beyond_the_cap():
     assert _curve_rows(learning_curves(flat))[0]["size"] == "beyond 10× the largest size"
     exact = flat.assign(gap_accuracy=[2.0 * n ** -0.5 for n in sizes])
     assert _curve_rows(learning_curves(exact))[0]["size"].startswith("≈ 1,600 examples (95% interval")
+
+
+def test_counterfactual_flip_rate_pools_counts_over_seeds_with_a_wilson_interval():
+    """The report's flip rate is k/N over every seed's swapped texts, with scipy's Wilson interval
+    (never the t interval over 2 seeds that reached below 0), and it states the counts."""
+    from types import SimpleNamespace
+
+    from scipy.stats import binomtest
+
+    from overfit_lab.report.html import _counterfactual_rows
+
+    cells = pd.DataFrame({"cell_id": ["a", "b"], "train_size": [100, 100], "strategy": ["baseline"] * 2})
+    rows = []
+    for cell, flipped, n in (("a", 0, 48), ("b", 2, 47)):
+        rows += [{"cell_id": cell, "checkpoint": "final", "metric": "counterfactual_flip_rate",
+                  "group": None, "value": flipped / n},
+                 {"cell_id": cell, "checkpoint": "final", "metric": "counterfactual_n", "group": None,
+                  "value": float(n)},
+                 {"cell_id": cell, "checkpoint": "final", "metric": "counterfactual_abs_change",
+                  "group": None, "value": 0.01}]
+    run = SimpleNamespace(diagnostics=pd.DataFrame(rows), cells=cells)
+    (row,) = _counterfactual_rows(run)
+    expected = binomtest(2, 95).proportion_ci(method="wilson")
+    assert row["rate"] == f"{2 / 95:.3f} [{expected.low:.3f}, {expected.high:.3f}]"
+    assert row["n"] == "2 of 95 (2 seeds × 48 texts)" and row["seeds"] == "0.000, 0.043"
+
+
+@pytest.mark.parametrize(("mean", "low", "high", "values", "expected"), [
+    (0.021, -0.244, 0.286, [0.0, 0.042], "0.021 (seeds 0.000, 0.042)"),  # 2 seeds: their values
+    (0.5, 0.4, 0.6, [0.45, 0.5, 0.55], "0.500 ± 0.100"),
+    (0.02, 0.0, 0.09, [0.0, 0.0, 0.06], "0.020 [0.000, 0.090]"),  # cut at 0: not symmetric
+    (0.3, np.nan, np.nan, [0.3], "0.300"),
+])
+def test_interval_text_never_shows_a_symmetric_interval_that_is_not(mean, low, high, values, expected):
+    from overfit_lab.report.html import _fmt_interval
+
+    assert _fmt_interval(mean, low, high, values) == expected
+
+
+def test_html_interval_is_clipped_to_the_metric_range():
+    """Three seeds of a proportion near 0: the t interval (scipy) reaches below 0; the text is cut at 0."""
+    from scipy import stats
+
+    from overfit_lab.report.html import _fmt
+
+    values = np.array([0.0, 0.0, 0.03])
+    low, high = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
+    assert low < 0
+    assert _fmt(values, "counterfactual_flip_rate") == f"{values.mean():.3f} [0.000, {high:.3f}]"

@@ -194,7 +194,11 @@ def test_terminal_summary_fits_100_columns(finished_run):
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 100
     lines = [line.strip() for line in text.splitlines()]
     assert not [line for line in lines if re.fullmatch(r"[\d/,]+|[a-z]+ \d/\d", line)]  # no wrapped cells
-    rows = [line for line in lines if line.startswith(("40 ", "80 ")) and "±" in line]
+    # two seeds: each cell shows both seeds' values, never a t interval with 1 degree of freedom
+    pair = re.compile(r"\d\.\d{3}/-?\d\.\d{3}")
+    rows = [line for line in lines if line.startswith(("40 ", "80 ")) and pair.search(line)]
+    assert len(rows) >= 4 and not any("±" in line for line in rows)
+    assert "the 2 seeds' values" in text
     assert all(re.search(r"\b[OUW?],[OUW?]$", line) for line in rows[:4])  # a verdict letter per seed
     assert "verdict per seed: O overfit, U under-trained, W well fit, ? undetermined" in text
     assert sum(line.startswith(("40 ", "80 ")) for line in lines) == 4 + 2 + 4

@@ -143,12 +143,23 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     assert -1 <= low <= value <= high <= 1 and worst.loc["worst_robustness_drop_n", "value"] == 20
     roc = final[final.metric == "membership_roc_tpr"]["value"].to_numpy()
     assert len(roc) == 21 and (np.diff(roc) >= 0).all() and roc[-1] == 1.0
-    # membership: 80 training rows against as many test rows as there are (test_size 40), m = 40
+    # membership: 80 training rows against 80 of the 80 pool rows no cell trains on (240 rows,
+    # 40 + 40 held out, largest size 80), through the model at this checkpoint
     membership = final.set_index("metric")["value"]
-    assert membership["membership_n"] == min(80, 40)
+    assert membership["membership_n"] == 80 and membership["membership_nonmembers_unused"] == 1.0
     assert (membership["membership_advantage_low"] <= membership["membership_advantage"]
             <= membership["membership_advantage_high"])
     assert -1 <= membership["membership_advantage_yeom"] <= 1
+    # the counterfactual rate comes with its count: the subsample's texts that a swap changes
+    from overfit_lab.data import load_task_data
+    from overfit_lab.diagnostics.bias import GENDER_PAIRS, swap_identity_terms
+
+    test = load_task_data(suite).test
+    subsample = test["text"].tolist()[:suite.diagnostics.bias.subsample]  # all 40 (subsample 200)
+    swapped = sum(swap_identity_terms(t, GENDER_PAIRS) != t for t in subsample)
+    assert membership["counterfactual_n"] == swapped > 0
+    assert membership["counterfactual_flip_rate"] * swapped == pytest.approx(
+        round(membership["counterfactual_flip_rate"] * swapped), abs=1e-9)
     columns = ["kind", "op", "severity", "text", "variant", "label", "pred", "confidence", "variant_pred",
                "variant_confidence"]
     examples = pd.DataFrame(result.examples, columns=columns)

@@ -49,6 +49,16 @@ class TaskData:
         """Nested stratified subsets of the training pool (positions into ``train``)."""
         return nested_subsets(self.train["label"].to_numpy(), sizes, seed=seed)
 
+    def unused_positions(self, sizes: list[int], *, seed: int) -> np.ndarray:
+        """Positions of the training pool in no subset of ``sizes``, in one fixed random order.
+
+        No cell of a grid with these sizes trains on them, so they are non-members drawn from the
+        members' own distribution; a prefix of the order is the same for every cell.
+        """
+        used = self.subsets(sizes, seed=seed)[max(sizes)]
+        unused = np.setdiff1d(np.arange(len(self.train)), used)
+        return unused[np.random.default_rng(seed).permutation(len(unused))]
+
     def training_subset(self, size: int, *, sizes: list[int], seed: int, label_noise: float = 0.0,
                         noise_seed: int = 0) -> pd.DataFrame:
         """The training rows of one cell; with ``label_noise`` a share of labels is flipped.
@@ -85,6 +95,13 @@ def load_task_data(suite: Suite, *, source: str | Path = "<suite>") -> TaskData:
         raise OverfitLabError(
             f"train size {max(suite.grid.train_sizes)} is larger than the training split ({n_pool} rows).",
             file=source, key="grid.train_sizes", fix=f"use sizes of at most {n_pool}.")
+    spec = suite.diagnostics.memorization
+    if spec.enabled and spec.nonmembers == "pool" and n_pool == max(suite.grid.train_sizes):
+        raise OverfitLabError(
+            f"the largest train size uses all {n_pool} rows of the training split, so none is left "
+            "to be a non-member of the membership attack.", file=source,
+            key="diagnostics.memorization.nonmembers",
+            fix=f'use "test" or "auto", or train sizes below {n_pool}.')
     return data
 
 

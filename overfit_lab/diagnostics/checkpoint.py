@@ -62,13 +62,16 @@ class CheckpointContext:
     def proba(self, split: str) -> np.ndarray:
         return softmax(self.logits[split].astype(np.float64), axis=1)
 
-    def predict_texts(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities of arbitrary texts (perturbed or counterfactual inputs)."""
+    def logits_of(self, texts: list[str]) -> np.ndarray:
+        """Logits of arbitrary texts (perturbed, counterfactual or non-member inputs)."""
         with self.forward_pass(len(texts)):
             encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
                              max_length=self.suite.model.max_length)
-            logits = predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
-        return softmax(logits.astype(np.float64), axis=1)
+            return predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
+
+    def predict_texts(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities of arbitrary texts."""
+        return softmax(self.logits_of(texts).astype(np.float64), axis=1)
 
     def add_examples(self, kind: str, texts: list[str], variants: list[str], labels: np.ndarray,
                      proba: np.ndarray, variant_proba: np.ndarray, order: np.ndarray, *,
@@ -130,21 +133,21 @@ def _memorization(ctx: CheckpointContext) -> list[Row]:
         noise_memorization_rate,
     )
 
-    # members: the training subset; non-members: test rows, which chose nothing (early stopping
-    # and the best checkpoint read validation). Equal numbers m of each, so that the attack's
-    # figures do not depend on the ratio; the same test rows for every cell of a run.
+    # members: the training subset; non-members: as many rows that chose nothing (early stopping
+    # and the best checkpoint read validation), the same rows for every cell of a run. Equal
+    # numbers m of each, so that the attack's figures do not depend on the ratio.
     seed = ctx.suite.data.seed
     train_losses = _per_example_loss(ctx.logits["train"], ctx.encoded["train"].labels)
-    m = min(len(train_losses), len(ctx.data.test))
+    source, others = _nonmember_losses(ctx, len(train_losses))
+    m = len(others)
     members = train_losses[np.sort(np.random.default_rng(seed).permutation(len(train_losses))[:m])]
-    test = ctx.test_subsample(m)
-    others = _per_example_loss(ctx.logits["test"][test], ctx.encoded["test"].labels[test])
     low, high = membership_advantage_interval(members, others, seed=seed)
     rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others, seed=seed)},
             {"metric": "membership_advantage_low", "value": low},
             {"metric": "membership_advantage_high", "value": high},
             {"metric": "membership_advantage_yeom", "value": membership_advantage_yeom(members, others)},
             {"metric": "membership_n", "value": float(m)},
+            {"metric": "membership_nonmembers_unused", "value": float(source == "pool")},
             {"metric": "membership_auc", "value": membership_auc(members, others)}]
     roc = membership_roc(members, others)
     # for the report: the best TPR the attack reaches at each FPR of a fixed grid
@@ -157,6 +160,38 @@ def _memorization(ctx: CheckpointContext) -> list[Row]:
         rate = noise_memorization_rate(predicted, noisy, clean)
         rows.append({"metric": "noise_memorization", "value": rate})
     return rows
+
+
+def nonmember_source(suite: Suite, data: TaskData) -> str:
+    """``"pool"`` (training rows no cell trains on) or ``"test"``: where a run's non-members are from."""
+    choice = suite.diagnostics.memorization.nonmembers
+    if choice != "auto":
+        return choice
+    sizes = suite.grid.train_sizes
+    unused = len(data.train) - max(sizes)
+    return "pool" if unused > 0 and unused >= min(max(sizes), len(data.test)) else "test"
+
+
+def _nonmember_losses(ctx: CheckpointContext, n_members: int) -> tuple[str, np.ndarray]:
+    """Losses of up to ``n_members`` non-members and their source. Their labels get the cell's
+    label noise, as the members' did: otherwise flipped member labels alone would separate them."""
+    from ..data.splits import flip_labels
+
+    seed = ctx.suite.data.seed
+    source = nonmember_source(ctx.suite, ctx.data)
+    rows = ctx.train_rows
+    noise = float((rows["label"].to_numpy() != rows["clean_label"].to_numpy()).mean()) if len(rows) else 0.0
+    if source == "pool":
+        positions = ctx.data.unused_positions(ctx.suite.grid.train_sizes, seed=seed)[:n_members]
+        frame = ctx.data.train.iloc[positions]
+        logits = ctx.logits_of(frame["text"].tolist())
+    else:
+        positions = ctx.test_subsample(n_members)
+        frame, logits = ctx.data.test.iloc[positions], ctx.logits["test"][positions]
+    labels = frame["label"].to_numpy()
+    if noise > 0:
+        labels = flip_labels(labels, noise, n_classes=ctx.data.n_classes, seed=seed + 1)
+    return source, _per_example_loss(logits, labels)
 
 
 def _robustness(ctx: CheckpointContext) -> list[Row]:
@@ -298,6 +333,7 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
             swapped_proba = ctx.predict_texts([swapped[i] for i in keep])
             flips = counterfactual_flips(proba[idx][keep], swapped_proba, positive_label=positive)
             rows += [{"metric": "counterfactual_flip_rate", "value": flips["flip_rate"]},
+                     {"metric": "counterfactual_n", "value": float(len(keep))},
                      {"metric": "counterfactual_abs_change", "value": flips["mean_abs_change"]}]
             change = np.abs(swapped_proba[:, positive] - proba[idx][keep][:, positive])
             ctx.add_examples("counterfactual", [texts[i] for i in keep], [swapped[i] for i in keep],

@@ -15,6 +15,9 @@ from plotly.subplots import make_subplots
 
 from ..stats import mean_ci
 
+# the membership attack's non-members, by RunResult.membership_nonmembers
+NONMEMBERS = {"pool": "unused training rows", "test": "test rows", None: "test rows"}
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22"]
 LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 380,
@@ -221,7 +224,8 @@ def membership_roc(run) -> go.Figure | None:
     m = "" if counts.empty else (f" {int(counts.min())}" if counts.min() == counts.max()
                                  else f" {int(counts.min())}-{int(counts.max())}")
     fig.update_layout(**LAYOUT, title=f"membership inference ROC at {diag['train_size'].max()} training "
-                                      f"examples (members:{m} training rows; non-members: as many test rows)")
+                                      f"examples (members:{m} training rows; non-members: as many "
+                                      f"{NONMEMBERS[run.membership_nonmembers]})")
     fig.update_xaxes(title_text="false positive rate", range=[0, 1])
     fig.update_yaxes(title_text="true positive rate", range=[0, 1])
     return fig

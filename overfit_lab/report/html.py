@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..scores import SCORES
+from ..scores import ALL_SCORES, SCORES
 from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
 from ..store import write_text_atomic
 from . import figures
@@ -68,6 +68,7 @@ def render_report(run) -> str:
         "groups": _group_rows(run),
         "counterfactual": _counterfactual_rows(run),
         "membership": _membership_rows(run),
+        "membership_source": run.membership_nonmembers,
         "failed": run.cells[run.cells["status"] != "finished"][["cell_id", "reason"]].to_dict("records"),
         "suite_json": run.suite.to_json(),
         "environment": _environment(run),
@@ -89,21 +90,26 @@ def _figure_json(fig) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _fmt(ci, digits: int = 3) -> str:
-    if np.isnan(ci.mean):
-        return "–"
-    text = f"{ci.mean:.{digits}f}"
-    if ci.n > 1 and not np.isnan(ci.low):
-        text += f" ± {(ci.high - ci.low) / 2:.{digits}f}"
-    return text
+def _fmt(values, metric: str | None = None) -> str:
+    """Mean over seeds with its interval (clipped to ``metric``'s range), as :func:`_fmt_interval`."""
+    x = np.asarray(values, dtype=float)
+    ci = mean_ci(x)
+    low, high = ci.low, ci.high
+    if metric in ALL_SCORES and not np.isnan(low):
+        low, high = np.clip([low, high], *ALL_SCORES[metric].bounds)
+    return _fmt_interval(ci.mean, low, high, x)
 
 
 def _ci_method(run) -> str:
     seeds = len(run.suite.grid.seeds)
     if seeds < 2:
         return "one seed: no confidence intervals and no significance can be claimed"
+    if seeds == 2:
+        return ("mean, and the two seeds' values in brackets: a t interval over 2 seeds has 1 degree "
+                "of freedom (t = 12.71, half-width 12.7 × half their difference) and says little")
     method = "BCa bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "Student's t"
-    return f"mean ± half-width of the 95% {method} interval over {seeds} seeds"
+    return (f"mean ± half-width of the 95% {method} interval over {seeds} seeds; [low, high] where "
+            "the interval is not symmetric (BCa, or cut at the metric's range)")
 
 
 def _headline(run, scores: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
@@ -183,12 +189,7 @@ def _summary_rows(run, summary: pd.DataFrame) -> list[dict]:
 
 
 def _fmt_row(row) -> str:
-    if np.isnan(row["mean"]):
-        return "–"
-    text = f"{row['mean']:.3f}"
-    if row["n"] > 1 and not np.isnan(row["low"]):
-        text += f" ± {(row['high'] - row['low']) / 2:.3f}"
-    return text
+    return _fmt_interval(row["mean"], row["low"], row["high"], row.get("values"))
 
 
 def _comparison_rows(comparisons: pd.DataFrame) -> list[dict]:
@@ -260,7 +261,7 @@ def _robustness_headline(run) -> dict:
                         for end in ("low", "high", "n"))
         ops = pd.Series([f"{r.op} at {r.severity:g}" for r in cells.itertuples()]).value_counts()
         rows.append({"size": int(size), "strategy": strategy,
-                     "drop": _fmt(mean_ci(cells["value"].to_numpy())),
+                     "drop": _fmt(cells["value"], "worst_robustness_drop"),
                      "ops": ", ".join(k if c == 1 else f"{k} (×{c})" for k, c in ops.items()),
                      "interval": _mean_ends(low, high),
                      "n": "–" if n.empty else f"{n.mean():.0f}"})
@@ -337,8 +338,8 @@ def _bias_rows(run) -> list[dict]:
         for size, noise, strategy in keys:
             cell = final[(final["train_size"] == size) & (final["label_noise"] == noise)
                          & (final["strategy"] == strategy)]
-            values = [_fmt(mean_ci(cell.loc[(cell["metric"] == m) & (cell["group"] == column), "value"]
-                                   .to_numpy())) for m in amplification]
+            values = [_fmt(cell.loc[(cell["metric"] == m) & (cell["group"] == column), "value"], m)
+                      for m in amplification]
             rows.append({"column": column, "size": int(size), "noise": f"{noise:g}", "strategy": strategy,
                          "values": values, "parity": [_parity_cell(cell, name, column)
                                                       for name in ("demographic_parity", "equalized_odds")]})
@@ -358,7 +359,7 @@ def _parity_cell(cell: pd.DataFrame, name: str, column: str) -> dict:
     defined = difference.dropna()
     if defined.empty:
         return {"difference": "too small" if len(difference) else "–", "interval": "–", "groups": ""}
-    text = _fmt(mean_ci(defined.to_numpy()))
+    text = _fmt(defined, f"{name}_difference")
     if len(defined) < len(difference):
         text += f" ({len(difference) - len(defined)} of {len(difference)} seeds too small)"
     low, high = values(f"{name}_difference_low").dropna(), values(f"{name}_difference_high").dropna()
@@ -382,19 +383,34 @@ def _parity_cell(cell: pd.DataFrame, name: str, column: str) -> dict:
 
 
 def _counterfactual_rows(run) -> list[dict]:
+    """Per size x strategy: the flip rate pooled over seeds (flipped texts / swapped texts) with
+    its Wilson 95% interval, the texts counted, the seeds' own rates, and the mean |Δ p|."""
+    from ..diagnostics.bias import wilson_interval
+
     flips = _per_cell(run, "counterfactual_flip_rate")
     rows = []
     for size, strategy in sorted({(r.train_size, r.strategy) for r in flips.itertuples()}):
-        rows.append({"size": int(size), "strategy": strategy, "values": [
-            _fmt(mean_ci(_cell_values(run, m, None, size, strategy).to_numpy()))
-            for m in ("counterfactual_flip_rate", "counterfactual_abs_change")]})
+        rates = _cell_values(run, "counterfactual_flip_rate", None, size, strategy)
+        counts = _cell_values(run, "counterfactual_n", None, size, strategy)
+        row = {"size": int(size), "strategy": strategy, "seeds": ", ".join(f"{r:.3f}" for r in rates),
+               "change": _fmt(_cell_values(run, "counterfactual_abs_change", None, size, strategy),
+                              "counterfactual_abs_change")}
+        if len(counts) == len(rates) and len(rates):  # runs stored before the counts have none
+            k, n = int(np.round(rates.to_numpy() * counts.to_numpy()).sum()), int(counts.sum())
+            low, high = wilson_interval(k, n)
+            row.update(rate=f"{k / n:.3f} [{float(low):.3f}, {float(high):.3f}]",
+                       n=f"{k} of {n}" + ("" if len(counts) == 1 else
+                                          f" ({len(counts)} seeds × {counts.mean():.0f} texts)"))
+        else:
+            row.update(rate=_fmt(rates, "counterfactual_flip_rate"), n="–")
+        rows.append(row)
     return rows
 
 
 def _membership_rows(run) -> list[dict]:
     """Per size x strategy: the cross-fitted advantage (mean ± interval over seeds), the 95%
     interval of one cell averaged over seeds, Yeom's variant, the AUC and m (members, and as many
-    test rows)."""
+    non-members)."""
     metrics = ("membership_advantage", "membership_advantage_low", "membership_advantage_high",
                "membership_advantage_yeom", "membership_auc", "membership_n")
     rows = []
@@ -406,10 +422,10 @@ def _membership_rows(run) -> list[dict]:
                                       else f"{int(counts.min())}–{int(counts.max())}")
         rows.append({"size": int(size), "strategy": strategy, "m": m,
                      "seeds": len(cell["membership_advantage"]),
-                     "advantage": _fmt(mean_ci(cell["membership_advantage"].to_numpy())),
+                     "advantage": _fmt(cell["membership_advantage"], "membership_advantage"),
                      "interval": _mean_ends(low, high, "+.3f"),
-                     "yeom": _fmt(mean_ci(cell["membership_advantage_yeom"].to_numpy())),
-                     "auc": _fmt(mean_ci(cell["membership_auc"].to_numpy()))})
+                     "yeom": _fmt(cell["membership_advantage_yeom"], "membership_advantage_yeom"),
+                     "auc": _fmt(cell["membership_auc"], "membership_auc")})
     return rows
 
 
@@ -469,7 +485,18 @@ def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> P
     return write_text_atomic(output, html)
 
 
-def _fmt_interval(mean: float, low: float, high: float) -> str:
+def _fmt_interval(mean: float, low: float, high: float, values=None, digits: int = 3) -> str:
+    """``mean ± half-width``, or ``mean [low, high]`` where the interval is not symmetric (BCa, or
+    clipped to the metric's range). With exactly two seeds, their values instead: a t interval
+    over two values has 1 degree of freedom (t = 12.71) and says little."""
     if np.isnan(mean):
         return "–"
-    return f"{mean:.3f}" + ("" if np.isnan(low) else f" ± {(high - low) / 2:.3f}")
+    text = f"{mean:.{digits}f}"
+    finite = [v for v in (values if values is not None else ()) if np.isfinite(v)]
+    if len(finite) == 2:
+        return text + f" (seeds {finite[0]:.{digits}f}, {finite[1]:.{digits}f})"
+    if np.isnan(low):
+        return text
+    if abs((high - mean) - (mean - low)) > 10.0 ** -digits:
+        return text + f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text + f" ± {(high - low) / 2:.{digits}f}"

@@ -16,8 +16,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..scores import SCORES
+from ..scores import ALL_SCORES, SCORES
 from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
+from .figures import NONMEMBERS as _NONMEMBERS
 
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
 VERDICT_CODE = {"overfit": "O", "under-trained": "U", "well fit": "W", "undetermined": "?"}
@@ -90,14 +91,24 @@ def epoch_work(train_size: int, n_validation: int) -> float:
     return train_size + (train_size + n_validation) / 5
 
 
-def _fmt(values: pd.Series, digits: int = 3) -> str:
-    ci = mean_ci(values.to_numpy(dtype=float))
+def _fmt(values: pd.Series, metric: str | None = None, digits: int = 3) -> str:
+    """The mean over seeds: with two seeds their values (``a/b``: a t interval on 2 values has
+    1 degree of freedom and says little), from three on ``mean±half-width`` of the 95% interval,
+    or ``mean[low,high]`` where the interval is cut at ``metric``'s range."""
+    x = values.to_numpy(dtype=float)
+    finite = x[np.isfinite(x)]
+    if len(finite) == 2:
+        return f"{finite[0]:.{digits}f}/{finite[1]:.{digits}f}"
+    ci = mean_ci(x)
     if np.isnan(ci.mean):
         return "-"
     text = f"{ci.mean:.{digits}f}"
-    if ci.n > 1 and not np.isnan(ci.low):
-        text += f"±{ci.half_width:.{digits}f}"
-    return text
+    if ci.n < 2 or np.isnan(ci.low):
+        return text
+    lowest, highest = ALL_SCORES[metric].bounds if metric in ALL_SCORES else (-np.inf, np.inf)
+    if ci.low < lowest or ci.high > highest:
+        return f"{text}[{max(ci.low, lowest):.2f},{min(ci.high, highest):.2f}]"
+    return f"{text}±{ci.half_width:.{digits}f}"
 
 
 def _verdicts(values: pd.Series) -> str:
@@ -109,13 +120,17 @@ def _verdicts(values: pd.Series) -> str:
     return ",".join(f"[{VERDICT_STYLE.get(v, '')}]{VERDICT_CODE.get(v, '?')}[/]" for v in values)
 
 
+SUMMARY_COLUMNS = ("validation_accuracy", "test_accuracy", "gap_accuracy", "gap_loss")
+
+
 def summary_table(run) -> Table:
     """Per train size x strategy at the largest epoch value: mean ± 95% CI over seeds."""
     table_rows = run.generalization
     epochs = max(run.suite.grid.epochs)
     seeds = len(run.suite.grid.seeds)
     method = "bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "t"
-    title = f"{run.suite.name}: after {epochs} epochs, mean ± 95% CI ({method}) over {seeds} seed(s)"
+    spread = "the 2 seeds' values" if seeds == 2 else f"mean ± 95% CI ({method}) over {seeds} seed(s)"
+    title = f"{run.suite.name}: after {epochs} epochs, {spread}"
     if run.suite.audit is not None:
         title = (f"{run.suite.name}: no training; 'val' and the gaps use the held-out "
                  f"{run.suite.audit.held_out} data")
@@ -136,8 +151,7 @@ def summary_table(run) -> Table:
     groups = sorted(last.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99)))
     for (size, noise, strategy), rows in groups:
         size_text = f"{size}" + (f" (noise {noise:g})" if noisy else "")
-        table.add_row(size_text, strategy, _fmt(rows["validation_accuracy"]), _fmt(rows["test_accuracy"]),
-                      _fmt(rows["gap_accuracy"]), _fmt(rows["gap_loss"]),
+        table.add_row(size_text, strategy, *(_fmt(rows[m], m) for m in SUMMARY_COLUMNS),
                       ",".join(str(int(e)) for e in rows["best_epoch"]),
                       _verdicts(rows["verdict"]))
     return table
@@ -164,7 +178,7 @@ def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
     for name in present:
         table.add_column(SCORES[name].label, justify="right", no_wrap=True)
     for (size, strategy), rows in _ordered_groups(run, scores, ["train_size", "strategy"]):
-        table.add_row(str(size), strategy, *(_fmt(rows[name]) for name in present))
+        table.add_row(str(size), strategy, *(_fmt(rows[name], name) for name in present))
     if "mean_cka" in present:
         note = ("mean CKA: debiased linear CKA with the pretrained model, mean over trainable layers "
                 "(frozen layers score 1 by construction and are left out; '-': every layer frozen)")
@@ -223,8 +237,9 @@ def _membership_note(run) -> str:
     counts, low, high = (final(f"membership_{k}") for k in ("n", "advantage_low", "advantage_high"))
     m = "" if counts.empty else (f" (m = {int(counts.min())})" if counts.min() == counts.max()
                                  else f" (m = {int(counts.min())}-{int(counts.max())})")
+    others = _NONMEMBERS[run.membership_nonmembers]
     note = ("MIA adv: loss-threshold membership advantage TPR - FPR, threshold cross-fitted (chance level 0; "
-            f"below 0 is noise); members: training rows, non-members: as many test rows{m}")
+            f"below 0 is noise); members: training rows, non-members: as many {others}{m}")
     if not low.empty:
         half = float(((high - low.reindex(high.index)) / 2).mean())
         note += f"; 95% interval of one cell about ±{half:.2f} (per size and strategy in the HTML report)"
@@ -263,7 +278,7 @@ def comparison_table(run, scores: pd.DataFrame | None = None,
             cells = rows[rows["strategy"] == strategy]
             parts = []
             for metric in ("test_accuracy", "gap_accuracy"):
-                parts.append(_fmt(cells[metric]))
+                parts.append(_fmt(cells[metric], metric))
                 parts += _difference(by_key.get((size, noise, strategy, metric)), strategy == reference)
             label = f"{size}" + (f" n{noise:g}" if noisy else "")
             table.add_row(label if rank == 1 else "", str(rank), strategy, *parts,
