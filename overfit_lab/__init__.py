@@ -20,11 +20,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "CheckReport": ".checks",
     "OverfitLabError": ".errors",
-    "RunResult": ".store",
+    "RunResult": ".analysis",
     "Suite": ".suite",
     "audit": ".auditing",
     "check_run": ".checks",
-    "load_run": ".store",
+    "load_run": ".analysis",
     "load_suite": ".suite",
     "run_suite": ".runner",
 }

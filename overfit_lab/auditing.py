@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from .analysis import RunResult
 from .data import TaskData, load_task_data
 from .diagnostics.checkpoint import CheckpointContext, run_diagnostics
 from .diagnostics.classification import classification_metrics
@@ -26,7 +27,7 @@ from .environment import environment_facts
 from .errors import OverfitLabError
 from .models import load_finetuned, load_tokenizer, resolve_model_path
 from .predict import encode, predict_logits
-from .store import RunResult, RunStore
+from .store import RunStore
 from .suite import Suite, validate_suite
 from .training import CellResult
 

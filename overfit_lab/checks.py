@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import OverfitLabError
-from .scores import ALL_SCORES, cell_scores
+from .scores import ALL_SCORES
 from .stats import compare_runs, mean_ci
 from .store import write_text_atomic
 from .suite import CheckSpec, RegressionSpec, Suite, read_toml, validate_suite
@@ -103,7 +103,7 @@ def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None, *,
     scores = dict(scores or {})
     for name, spec in checks.items():
         if spec.checkpoint not in scores:
-            scores[spec.checkpoint] = cell_scores(run, checkpoint=spec.checkpoint, extra=True)
+            scores[spec.checkpoint] = run.cell_scores(checkpoint=spec.checkpoint, extra=True)
         frame = scores[spec.checkpoint]
         if spec.sizes:
             frame = frame[frame["train_size"].isin(spec.sizes)]
@@ -161,7 +161,7 @@ def condition_message(spec: CheckSpec, value: float, ci, passed: bool) -> str:
 def save_baseline(run, path: str | Path) -> Path:
     """Write every score of ``run`` (per size x strategy: per-seed values, mean and interval) to
     ``path`` as JSON."""
-    scores = cell_scores(run, extra=True)
+    scores = run.cell_scores(extra=True)
     if scores.empty:
         raise OverfitLabError("the run has no finished cell, so there is nothing to save.", file=run.run_dir,
                               key="RUN_DIR", fix="run the suite to the end first.")
@@ -218,7 +218,7 @@ def compare_with_baseline(run, baseline: pd.DataFrame, spec: RegressionSpec | No
     names = spec.metrics or [m for m, s in ALL_SCORES.items() if s.higher_is_better is not None]
     directions = {m: ALL_SCORES[m].higher_is_better for m in names
                   if ALL_SCORES[m].higher_is_better is not None and m in baseline.columns}
-    current = cell_scores(run, extra=True) if current is None else current
+    current = run.cell_scores(extra=True) if current is None else current
     if current.empty or not directions:
         return pd.DataFrame()
     tolerance = {m: spec.tolerances.get(m, spec.tolerance) for m in directions}
@@ -238,7 +238,7 @@ def regression_message(row) -> str:
 def check_run(run, *, checks: dict[str, CheckSpec] | None = None, baseline: str | Path | None = None,
               regression: RegressionSpec | None = None) -> CheckReport:
     """Evaluate a run's conditions and, given a baseline file, look for regressions."""
-    final = cell_scores(run, extra=True)  # shared by the conditions and the baseline comparison
+    final = run.cell_scores(extra=True)  # shared by the conditions and the baseline comparison
     regressions = pd.DataFrame()
     if baseline is not None:
         regressions = compare_with_baseline(run, load_baseline(baseline), regression, current=final)
@@ -265,7 +265,7 @@ def compare_run_scores(run_a, run_b) -> pd.DataFrame:
     from .scores import SCORES
 
     spec = run_b.suite.statistics
-    a, b = cell_scores(run_a), cell_scores(run_b)
+    a, b = run_a.cell_scores(), run_b.cell_scores()
     directions = {m: s.higher_is_better for m, s in SCORES.items()
                   if s.higher_is_better is not None and m in a.columns and m in b.columns}
     if a.empty or b.empty or not directions:

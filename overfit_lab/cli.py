@@ -69,8 +69,8 @@ def run(
 @app.command()
 def show(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Print the summary of a finished run again."""
+    from .analysis import load_run
     from .report.terminal import print_summary
-    from .store import load_run
 
     with _user_errors():
         print_summary(load_run(run_dir), console)
@@ -81,8 +81,8 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory."),
            output: Path = typer.Option(None, "--output", "-o",
                                        help="Write the report here (default: RUN_DIR/report.html).")) -> None:
     """Write the self-contained HTML report of a run."""
+    from .analysis import load_run
     from .report.html import write_report
-    from .store import load_run
 
     with _user_errors():
         path = write_report(load_run(run_dir), output)
@@ -98,8 +98,8 @@ app.add_typer(baseline_app, name="baseline")
 def baseline_save(run_dir: Path = typer.Argument(..., help="A finished run directory."),
                   to: Path = typer.Option(..., "--to", help="The baseline file to write (JSON).")) -> None:
     """Store every score of a run (per size x strategy: seeds, mean, 95% interval) as a baseline."""
+    from .analysis import load_run
     from .checks import save_baseline
-    from .store import load_run
 
     with _user_errors():
         run = load_run(run_dir)
@@ -141,9 +141,9 @@ def check(
 
     Exit status: 0 all passed, 1 a check failed or a metric regressed, 2 bad input.
     """
+    from .analysis import load_run
     from .checks import check_run, load_checks
     from .runner import run_suite
-    from .store import load_run
 
     with _user_errors():
         if run_dir is None and suite is None:
@@ -171,10 +171,10 @@ def compare(run_a: Path = typer.Argument(..., help="The run to compare against (
                                         help="HTML file (default: RUN_B/compare-<A's directory name>.html)."),
             ) -> None:
     """Side by side of two runs: what improved and what regressed, with significance."""
+    from .analysis import load_run
     from .checks import compare_run_scores
     from .report.html import write_comparison
     from .report.terminal import run_comparison_table
-    from .store import load_run
 
     with _user_errors():
         a, b = load_run(run_a), load_run(run_b)

@@ -38,10 +38,10 @@ def overfit_lab_check(tmp_path: Path) -> Callable:
     the finished ``run``), evaluates its checks (or those of the ``checks`` TOML file) and the
     ``baseline``, and fails the test if anything failed. The run goes to a temporary directory
     unless ``output`` is given."""
+    from .analysis import load_run
     from .auditing import audit as run_audit
     from .checks import check_run, load_checks
     from .runner import run_suite
-    from .store import load_run
     from .suite import load_suite
 
     def check(suite: str | Path | None = None, *, run: str | Path | None = None, audit: dict | None = None,

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .analysis import RunResult, load_run
 from .data import load_task_data
 from .environment import environment_facts
 from .errors import OverfitLabError
 from .grid import build_grid
 from .models import resolve_model_path
 from .report.terminal import GridProgress, epoch_work, make_console, print_summary
-from .store import RunResult, RunStore, load_run
+from .store import RunStore
 from .suite import Suite, load_suite
 from .training import run_cell
 

@@ -135,17 +135,19 @@ EXTRA_SCORES: dict[str, Score] = {
 ALL_SCORES: dict[str, Score] = {**SCORES, **EXTRA_SCORES}
 
 
-def cell_scores(run, *, checkpoint: str = "final", extra: bool = False) -> pd.DataFrame:
+def cell_scores(generalization: pd.DataFrame, diagnostics: pd.DataFrame, *, checkpoint: str = "final",
+                extra: bool = False) -> pd.DataFrame:
     """One row per finished cell: ``CELL_KEYS`` and every score in :data:`SCORES` it has
-    (and in :data:`EXTRA_SCORES` too with ``extra=True``)."""
+    (and in :data:`EXTRA_SCORES` too with ``extra=True``), from a run's generalization table
+    and stored diagnostics rows."""
     registry = ALL_SCORES if extra else SCORES
-    general = run.generalization
+    general = generalization
     if general.empty:
         return pd.DataFrame(columns=CELL_KEYS)
     last = general[general["epochs"] == general["epochs"].max()]
     columns = [name for name, s in registry.items() if s.source == "generalization"]
     frame = last[CELL_KEYS + columns].reset_index(drop=True)
-    diag = run.diagnostics
+    diag = diagnostics
     if diag.empty:
         return frame
     diag = diag[diag["checkpoint"] == checkpoint]

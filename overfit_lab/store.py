@@ -8,7 +8,8 @@ Layout of ``RUN_DIR``::
 
 The driver is the only writer. :meth:`RunStore.commit` writes one cell and all its metric rows
 in a single transaction, so an interrupted run never holds half a cell, and ``--resume`` skips
-every finished cell. :func:`load_run` reads a run back as pandas DataFrames.
+every finished cell. :func:`read_run` reads a run back as pandas DataFrames (the analysis of it is
+:mod:`overfit_lab.analysis`).
 """
 
 from __future__ import annotations
@@ -170,9 +171,10 @@ class RunStore:
                            [(cell["cell_id"], *row) for row in result.examples])
 
 
-@dataclass
-class RunResult:
-    """A finished (or partial) run, read back from its directory.
+@dataclass(frozen=True)
+class StoredRun:
+    """What a run directory holds, read back as it was stored (no analysis: see
+    :class:`overfit_lab.analysis.RunResult`).
 
     Attributes
     ----------
@@ -201,69 +203,9 @@ class RunResult:
     diagnostics: pd.DataFrame
     examples: pd.DataFrame
 
-    @property
-    def generalization(self) -> pd.DataFrame:
-        """Gap, best epoch, onset and verdict per cell and grid epoch value."""
-        from .diagnostics.generalization import generalization_table
 
-        return generalization_table(self.cells, self.metrics, self.suite.verdict)
-
-    @property
-    def scores(self) -> pd.DataFrame:
-        """One row per finished cell with every headline score (see :mod:`overfit_lab.scores`)."""
-        from .scores import cell_scores
-
-        return cell_scores(self)
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        """Mean and 95% confidence interval over seeds per size x strategy x score."""
-        from .scores import SCORES
-        from .stats import summarize
-
-        scores = self.scores
-        present = [m for m in SCORES if m in scores.columns]
-        return summarize(scores, present, bounds={m: SCORES[m].bounds for m in present})
-
-    @property
-    def comparisons(self) -> pd.DataFrame:
-        """Each strategy against the reference, paired by seed, per size and score, corrected
-        across the run (see :func:`overfit_lab.stats.compare_strategies`)."""
-        from .scores import SCORES
-        from .stats import compare_strategies
-
-        scores, spec = self.scores, self.suite.statistics
-        directions = {m: s.higher_is_better for m, s in SCORES.items()
-                      if s.higher_is_better is not None and m in scores.columns}
-        if scores.empty or self.suite.reference_strategy not in set(scores["strategy"]):
-            return pd.DataFrame()
-        return compare_strategies(scores, directions, reference=self.suite.reference_strategy,
-                                  alpha=spec.alpha, correction=spec.correction)
-
-    @property
-    def membership_nonmembers(self) -> str | None:
-        """Where the membership attack's non-members came from: ``"pool"`` (training rows no cell
-        trained on), ``"test"`` (test rows; also every run stored before the choice existed), or
-        ``None`` when memorization was not measured."""
-        diag = self.diagnostics
-        if diag.empty or not (diag["metric"] == "membership_advantage").any():
-            return None
-        unused = diag[diag["metric"] == "membership_nonmembers_unused"]["value"]
-        return "pool" if (unused == 1).any() else "test"
-
-    @property
-    def learning_curves(self) -> pd.DataFrame:
-        """The accuracy gap against train size per strategy, as a fitted power law."""
-        from .stats import learning_curves
-
-        scores = self.scores
-        if scores.empty:
-            return pd.DataFrame()
-        return learning_curves(scores, "gap_accuracy", threshold=self.suite.statistics.gap_threshold)
-
-
-def load_run(run_dir: str | Path) -> RunResult:
-    """Read a run directory written by :func:`overfit_lab.run_suite`."""
+def read_run(run_dir: str | Path) -> StoredRun:
+    """Read a run directory written by :func:`overfit_lab.run_suite`, as stored."""
     store = RunStore.open(run_dir)
     meta = store.meta()
     with closing(store._connect()) as db:
@@ -276,7 +218,7 @@ def load_run(run_dir: str | Path) -> RunResult:
     cells["record_epochs"] = cells["record_epochs"].map(json.loads)
     info = pd.DataFrame([json.loads(x) for x in cells.pop("info")], index=cells.index)
     cells = pd.concat([cells.drop(columns="finished_at"), info, cells["finished_at"]], axis=1)
-    return RunResult(run_dir=Path(run_dir), suite=Suite.from_json(meta["suite"]),
+    return StoredRun(run_dir=Path(run_dir), suite=Suite.from_json(meta["suite"]),
                      environment=json.loads(meta["environment"]),
                      meta={k: json.loads(v) for k, v in meta.items() if k not in ("suite", "environment")},
                      cells=cells, metrics=metrics, diagnostics=diagnostics, examples=examples)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import tiny_suite_dict
 
@@ -53,10 +54,34 @@ def test_run_directory_holds_suite_environment_and_database(finished_run):
         assert db.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 8
 
 
-def test_nested_subsets_are_shared_by_strategies_and_seeds(finished_run):
-    """Paired cells see the same training data: same number of optimizer steps per size."""
-    steps = finished_run.cells.groupby("train_size")["optimizer_steps"].nunique()
-    assert (steps == 1).all()
+def test_nested_subsets_are_shared_by_strategies_and_seeds(tiny_model, tiny_csv, monkeypatch):
+    """The rows each cell hands to training, recorded: every strategy and seed of a size gets
+    the same rows, the smaller size's rows lie inside the larger's, and each subset keeps the
+    pool's label shares (stratified, within one row)."""
+    from overfit_lab import training
+    from overfit_lab.data import load_task_data
+    from overfit_lab.grid import build_grid
+
+    suite = validate_suite(tiny_suite_dict(tiny_model, tiny_csv))
+    seen: dict = {}
+
+    def record(pool, positions, labels):
+        seen[current] = tuple(int(p) for p in positions)
+        raise RuntimeError("recorded")  # no need to train
+
+    monkeypatch.setattr(training, "_subset", record)
+    for cell in build_grid(suite):
+        current = (cell.train_size, cell.strategy, cell.seed)
+        assert training.run_cell(cell).status == "failed"
+    assert len(seen) == 8
+    by_size = {size: {rows for (s, _, _), rows in seen.items() if s == size} for size in (40, 80)}
+    assert all(len(rows) == 1 for rows in by_size.values())
+    (small,), (large,) = by_size[40], by_size[80]
+    assert len(set(small)) == 40 and len(set(large)) == 80 and set(small) < set(large)
+    labels = load_task_data(suite).train["label"].to_numpy()
+    for rows in (small, large):
+        share = np.bincount(labels[list(rows)], minlength=2) / len(rows)
+        assert np.abs(share - np.bincount(labels, minlength=2) / len(labels)).max() <= 1 / len(rows)
 
 
 def test_resume_runs_only_the_missing_cells(tiny_model, tiny_csv, tmp_path, monkeypatch):
@@ -115,8 +140,6 @@ def test_resume_refuses_changed_data(tiny_model, tmp_path):
 
 
 def test_cli_run_show_and_list(tiny_model, tiny_csv, tmp_path):
-    import tomllib  # noqa: F401  (suite files are TOML; write one by hand)
-
     suite = tmp_path / "tiny.toml"
     suite.write_text(f"""
 name = "cli-tiny"
@@ -202,3 +225,27 @@ def test_terminal_summary_fits_100_columns(finished_run):
     assert all(re.search(r"\b[OUW?],[OUW?]$", line) for line in rows[:4])  # a verdict letter per seed
     assert "verdict per seed: O overfit, U under-trained, W well fit, ? undetermined" in text
     assert sum(line.startswith(("40 ", "80 ")) for line in lines) == 4 + 2 + 4
+
+
+def test_terminal_and_html_show_the_stored_numbers(finished_run):
+    """The figures printed and rendered are the stored ones: test accuracy per seed from the
+    metrics table (sklearn's accuracy_score is what wrote them, tested in test_metrics), read
+    here straight from run.metrics, not through the analysis."""
+    from rich.console import Console
+
+    from overfit_lab.report.html import render_report
+    from overfit_lab.report.terminal import summary_table
+
+    metrics, cells = finished_run.metrics, finished_run.cells.set_index("cell_id")
+    test = metrics[(metrics.split == "test") & (metrics.metric == "accuracy") & (metrics.epoch == 2)]
+    test = test.assign(size=test.cell_id.map(cells.train_size), strategy=test.cell_id.map(cells.strategy),
+                       seed=test.cell_id.map(cells.seed))
+    console = Console(width=100, record=True, force_terminal=False)
+    console.print(summary_table(finished_run))
+    lines = [line.split() for line in console.export_text().splitlines()]
+    html = render_report(finished_run)
+    for (size, strategy), rows in test.groupby(["size", "strategy"]):
+        a, b = rows.sort_values("seed")["value"]
+        row = next(line for line in lines if line[:2] == [str(size), strategy])
+        assert row[3] == f"{a:.3f}/{b:.3f}"  # size, strategy, val acc, test acc
+        assert f"{(a + b) / 2:.3f} (seeds {a:.3f}, {b:.3f})" in html

@@ -55,7 +55,6 @@ def test_combine_later_wins_and_recipes_merge() -> None:
     assert c.label_smoothing == 0.05
     assert c.dropout == DropoutSpec(hidden=0.3)
     assert c.recipe == {"learning_rate": 2e-3, "warmup_steps": 7, "adam_beta1": 0.8}
-    assert c.combine == []
     d = resolve_strategy("d", library)
     assert d.weight_decay == 0.5  # the strategy's own value beats what it combines
     assert d.recipe == c.recipe and d.dropout == c.dropout
@@ -83,8 +82,18 @@ def test_resolve_unknown_and_cycle() -> None:
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_STRATEGIES))
 def test_builtin_strategies_resolve(name: str) -> None:
-    spec = resolve_strategy(name, strategy_library())
-    assert isinstance(spec, StrategySpec) and spec.combine == []
+    """A built-in strategy resolves to its own settings, or, for ``combined``, to exactly the
+    settings of the strategies it names (each of which sets a different field)."""
+    library = strategy_library()
+    spec, own = resolve_strategy(name, library), BUILTIN_STRATEGIES[name]
+    fields = ("weight_decay", "dropout", "early_stopping", "label_smoothing", "freeze", "augment")
+    expected = {field: getattr(own, field) for field in fields}
+    for part in own.combine:
+        part_spec = library[part]
+        expected.update({f: getattr(part_spec, f) for f in fields if getattr(part_spec, f) is not None})
+    assert {field: getattr(spec, field) for field in fields} == expected
+    if name == "combined":
+        assert spec.weight_decay == 0.01 and spec.early_stopping.patience == 2 and spec.augment is not None
 
 
 def test_builtin_combined_merges_its_parts() -> None:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import tiny_suite_dict
 
+from overfit_lab.data import load_task_data
 from overfit_lab.grid import Cell, build_grid
 from overfit_lab.suite import validate_suite
 from overfit_lab.training import run_cell
@@ -63,11 +64,18 @@ def test_shared_epochs_equal_separate_runs_exactly(tiny_model, tiny_csv, strateg
 
 
 def test_dropout_is_active_so_sharing_test_is_meaningful(tiny_model, tiny_csv):
-    """Two seeds differ, and dropout makes running loss differ from the eval-mode loss."""
-    suite = _suite(tiny_model, tiny_csv)
-    a = _frame(run_cell(_cell(suite, seed=0)))
-    b = _frame(run_cell(_cell(suite, seed=1)))
-    assert not np.allclose(a["value"].to_numpy(), b["value"].to_numpy())
+    """Same seed, so the same head, data order and subset: switching dropout off changes every
+    recorded figure, while the same cell twice is bit-identical. Training draws from the RNG
+    through dropout, which is what the exact epoch-sharing test needs to be able to fail."""
+    off = {"hidden": 0.0, "attention": 0.0, "classifier": 0.0}
+    suite = _suite(tiny_model, tiny_csv, strategies={"on": {"dropout": {**off, "hidden": 0.3}},
+                                                     "off": {"dropout": off}},
+                   grid={"strategies": ["on", "off"]})
+    on, again = (_frame(run_cell(_cell(suite, strategy="on"))) for _ in range(2))
+    without = _frame(run_cell(_cell(suite, strategy="off")))
+    pd.testing.assert_frame_equal(on, again, check_exact=True)
+    train = (without["split"] == "train") & (without["metric"] == "loss")
+    assert not np.isclose(on[train]["value"], without[train]["value"], rtol=1e-6).any()
 
 
 def test_non_finite_loss_fails_the_cell_with_a_reason(tiny_model, tiny_csv):
@@ -91,12 +99,27 @@ def test_early_stopping_stops_and_scores_the_test_split(tiny_model, tiny_csv):
     assert set(frame[frame.split == "test"]["epoch"]) == {2}
 
 
-def test_augmentation_and_label_noise_run(tiny_model, tiny_csv):
+def test_augmentation_and_label_noise_run(tiny_model, tiny_csv, monkeypatch):
+    """Every training text of every epoch goes through the augmenter, and most come out changed
+    (deletion 0.2 and typos 0.2 on sentences of 5+ words); the evaluation texts never do."""
+    from overfit_lab import training
+
+    seen = []
+
+    def spy(text, spec, rng, **kwargs):
+        seen.append((text, augment(text, spec, rng, **kwargs)))
+        return seen[-1][1]
+
+    augment = training.augment_text
+    monkeypatch.setattr(training, "augment_text", spy)
     suite = _suite(tiny_model, tiny_csv, strategies={"aug": {"augment": {"deletion": 0.2, "typo": 0.2}}},
                    grid={"strategies": ["aug"], "label_noise": [0.0, 0.25]})
     result = run_cell(_cell(suite, strategy="aug", noise=0.25))
     assert result.status == "finished", result.reason
     assert result.info["flipped_labels"] == 10  # round(0.25 * 40)
+    rows = load_task_data(suite).training_subset(40, sizes=suite.grid.train_sizes, seed=suite.data.seed)
+    assert len(seen) == 2 * 40 and {text for text, _ in seen} == set(rows["text"])
+    assert sum(text != out for text, out in seen) > 0.75 * len(seen)
 
 
 def test_build_grid_cells_are_runnable(tiny_model, tiny_csv):

@@ -1,6 +1,6 @@
 """Plotly figures of a run for the HTML report.
 
-Each function takes a :class:`~overfit_lab.store.RunResult` (and frames derived from it) and
+Each function takes a :class:`~overfit_lab.analysis.RunResult` (and frames derived from it) and
 returns a ``plotly.graph_objects.Figure``, or ``None`` when the run has nothing to show. Figures
 aggregate over seeds (means with 95% intervals) instead of drawing every point, so the report
 stays small; per-cell learning curves use one dropdown instead of one plot per cell.
