@@ -26,7 +26,7 @@ _EXPORTS = {
     "check_run": ".checks",
     "load_run": ".analysis",
     "load_suite": ".suite",
-    "run_suite": ".runner",
+    "run_suite": ".app",
 }
 __all__ = sorted(_EXPORTS)
 

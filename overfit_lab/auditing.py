@@ -68,8 +68,9 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, validation:
     RunResult
         As :func:`overfit_lab.load_run` returns: one cell, ``audit``.
     """
+    from .app import finish_run
     from .report.terminal import make_console
-    from .runner import DEFAULT_REPORTS, default_run_dir, finish_run
+    from .runner import DEFAULT_REPORTS, default_run_dir
 
     console = console or make_console()
     model_path = resolve_model_path(str(model), source="--model")

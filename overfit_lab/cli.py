@@ -56,7 +56,7 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
 ) -> None:
     """Fine-tune every cell of a suite's grid and store the results."""
-    from .runner import run_suite
+    from .app import run_suite
 
     with _user_errors():
         if resume is not None and (suite is not None or output is not None):
@@ -142,8 +142,8 @@ def check(
     Exit status: 0 all passed, 1 a check failed or a metric regressed, 2 bad input.
     """
     from .analysis import load_run
+    from .app import run_suite
     from .checks import check_run, load_checks
-    from .runner import run_suite
 
     with _user_errors():
         if run_dir is None and suite is None:

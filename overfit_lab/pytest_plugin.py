@@ -39,9 +39,9 @@ def overfit_lab_check(tmp_path: Path) -> Callable:
     ``baseline``, and fails the test if anything failed. The run goes to a temporary directory
     unless ``output`` is given."""
     from .analysis import load_run
+    from .app import run_suite
     from .auditing import audit as run_audit
     from .checks import check_run, load_checks
-    from .runner import run_suite
     from .suite import load_suite
 
     def check(suite: str | Path | None = None, *, run: str | Path | None = None, audit: dict | None = None,

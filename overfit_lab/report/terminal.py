@@ -16,6 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ..progress import RunObserver
 from ..scores import ALL_SCORES, SCORES
 from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
 from .figures import NONMEMBERS as _NONMEMBERS
@@ -35,8 +36,8 @@ def make_console(**kwargs) -> Console:
 class GridProgress:
     """Progress of a grid: cells done/total, the current cell and its epoch, and an ETA.
 
-    The ETA weighs each epoch by its work (see :func:`epoch_work`), so it stays sensible when
-    later cells train on more examples than earlier ones.
+    The ETA weighs each epoch by its work (see :func:`overfit_lab.progress.epoch_work`), so it
+    stays sensible when later cells train on more examples than earlier ones.
     """
 
     def __init__(self, console: Console, *, total_cells: int, done_cells: int, total_work: float):
@@ -83,12 +84,37 @@ class GridProgress:
                                     f"in {seconds:.1f} s", highlight=False)
 
 
-def epoch_work(train_size: int, n_validation: int) -> float:
-    """Relative cost of one epoch: training examples, plus evaluated ones at about 1/5 the cost.
+class TerminalProgress(RunObserver):
+    """The runner's observer on a terminal: one line to start, the progress display, one line
+    per cell, and where the saved cells are on Ctrl-C."""
 
-    (On CPU a forward pass in eval mode costs about a fifth of a training step per example.)
-    """
-    return train_size + (train_size + n_validation) / 5
+    def __init__(self, console: Console) -> None:
+        self.console, self.display, self.work = console, None, {}
+
+    def run_started(self, *, name, run_dir, total_cells, todo, work) -> None:
+        self.console.print(f"[bold]{name}[/]: {total_cells} cells, {len(todo)} to run -> {run_dir}")
+        self.work = work
+        self.display = GridProgress(self.console, total_cells=total_cells, done_cells=total_cells - len(todo),
+                                    total_work=sum(c.epochs * work[c.cell_id] for c in todo))
+        self.display.__enter__()
+
+    def cell_started(self, cell) -> None:
+        self.display.start_cell(cell.cell_id, cell.epochs, self.work[cell.cell_id])
+
+    def epoch_done(self, cell, epoch: int) -> None:
+        self.display.epoch_done(epoch)
+
+    def cell_finished(self, cell, result) -> None:
+        self.display.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
+
+    def interrupted(self, run_dir, finished: int) -> None:
+        self.display.progress.stop()
+        self.console.print(f"[yellow]interrupted[/]: {finished} finished cells are saved in "
+                           f"{run_dir}; continue with: overfit-lab run --resume {run_dir}")
+
+    def run_ended(self) -> None:
+        if self.display is not None:
+            self.display.__exit__(None, None, None)
 
 
 def _fmt(values: pd.Series, metric: str | None = None, digits: int = 3) -> str:

@@ -1,0 +1,67 @@
+"""The application layer: obtain a run (run a suite, resume one, read one) and finish it (its
+HTML report, its summary). The CLI and the pytest plugin call these; the runner under them
+knows nothing of terminals or reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from .analysis import RunResult, load_run
+from .runner import open_store, run_grid
+from .suite import Suite
+
+__all__ = ["finish_run", "run_suite"]
+
+
+def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
+              resume: str | Path | None = None, console: Console | None = None,
+              quiet: bool = False) -> RunResult:
+    """Run every cell of a suite and return the stored results.
+
+    Parameters
+    ----------
+    suite : Suite, path, or None
+        The suite to run; ``None`` with ``resume`` continues that run.
+    output : path, optional
+        The run directory (default ``reports/<suite>-<timestamp>``).
+    resume : path, optional
+        A run directory to continue: finished cells are skipped, failed ones tried again.
+    console : rich Console, optional
+        Where progress and the summary go.
+    quiet : bool
+        No progress display and no summary.
+    """
+    from .report.terminal import TerminalProgress, make_console
+
+    console = console or make_console()
+    store = open_store(suite, output=output, resume=resume)
+    run_grid(store, None if quiet else TerminalProgress(console))
+    return finish_run(store.run_dir, console, quiet=quiet)
+
+
+def finish_run(run_dir: Path, console: Console, *, quiet: bool = False) -> RunResult:
+    """Read the stored run back, write its HTML report and (unless quiet) print its summary."""
+    from .report.terminal import print_summary
+
+    run = load_run(run_dir)
+    report = write_run_report(run, console)
+    if not quiet:
+        print_summary(run, console)
+        if report is not None:
+            console.print(f"[dim]report: {report}[/]")
+    return run
+
+
+def write_run_report(run: RunResult, console: Console) -> Path | None:
+    """Write report.html into the run directory; a failure is reported, never fatal (the run's
+    results are already stored, and `overfit-lab report` can try again)."""
+    from .report.html import write_report
+
+    try:
+        return write_report(run)
+    except Exception as exc:  # noqa: BLE001 - the stored run matters more than its report
+        console.print(f"[yellow]warning: the HTML report could not be written ({type(exc).__name__}: {exc}); "
+                      f"retry with: overfit-lab report {run.run_dir}[/]")
+        return None
