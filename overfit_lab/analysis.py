@@ -10,6 +10,7 @@ render what this object computed.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from pathlib import Path
 
@@ -38,6 +39,10 @@ class RunResult:
 
     def __repr__(self) -> str:
         return f"RunResult({str(self.run_dir)!r}, {len(self.cells)} cells)"
+
+    def replace(self, **changes) -> RunResult:
+        """A new analysis of this run with some stored frames replaced (e.g. a subset of cells)."""
+        return RunResult(dataclasses.replace(self.stored, **changes))
 
     # ------------------------------------------------------------------ the stored record
     @property

@@ -136,8 +136,8 @@ def test_switched_off_diagnostic_fails_its_check(tiny_model, tiny_csv, tmp_path)
 
 
 def test_failed_cells_fail_the_check(good_run):
-    run = type(good_run)(**{**good_run.__dict__, "cells": good_run.cells.assign(
-        status=["failed"] + ["finished"] * (len(good_run.cells) - 1), reason="non-finite training loss")})
+    run = good_run.replace(cells=good_run.cells.assign(
+        status=["failed"] + ["finished"] * (len(good_run.cells) - 1), reason="non-finite training loss"))
     rows = evaluate_checks(run, {})
     assert not rows.set_index("check").loc["cells finished", "passed"]
     assert "1 of 4 cells failed" in rows.iloc[0]["message"]
@@ -329,7 +329,7 @@ def test_check_runs_the_suite(tiny_model, tiny_csv, tmp_path):
 
 def test_compare_with_one_seed_claims_nothing(good_run, idle_run):
     def seed0(run):
-        return type(run)(**{**run.__dict__, "cells": run.cells[run.cells["seed"] == 0]})
+        return run.replace(cells=run.cells[run.cells["seed"] == 0])
 
     frame = compare_run_scores(seed0(good_run), seed0(idle_run))
     assert not frame.empty and set(frame["verdict"]) == {"one seed: no test"}
