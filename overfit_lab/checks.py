@@ -92,19 +92,13 @@ def scope_label(train_size, strategy) -> str:
 
 
 # ------------------------------------------------------------------------------------------ conditions
-def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None, *,
-                    scores: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """Evaluate ``checks`` (default: the run's suite's) on a run; one row per check x scope.
-
-    ``scores`` may hold ``cell_scores(run, checkpoint=..., extra=True)`` already computed, by
-    checkpoint; missing ones are computed here."""
+def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None) -> pd.DataFrame:
+    """Evaluate ``checks`` (default: the run's suite's) on a run; one row per check x scope
+    (the run's per-cell scores at each check's checkpoint are computed once, by the run)."""
     checks = run.suite.checks if checks is None else checks
     rows = [_cells_finished(run)]
-    scores = dict(scores or {})
     for name, spec in checks.items():
-        if spec.checkpoint not in scores:
-            scores[spec.checkpoint] = run.cell_scores(checkpoint=spec.checkpoint, extra=True)
-        frame = scores[spec.checkpoint]
+        frame = run.cell_scores(checkpoint=spec.checkpoint, extra=True)
         if spec.sizes:
             frame = frame[frame["train_size"].isin(spec.sizes)]
         if spec.strategies:
@@ -211,14 +205,13 @@ def load_baseline(path: str | Path) -> pd.DataFrame:
     return long.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
 
 
-def compare_with_baseline(run, baseline: pd.DataFrame, spec: RegressionSpec | None = None, *,
-                          current: pd.DataFrame | None = None) -> pd.DataFrame:
+def compare_with_baseline(run, baseline: pd.DataFrame, spec: RegressionSpec | None = None) -> pd.DataFrame:
     """Every baselined metric of ``run`` against ``baseline`` (see :func:`overfit_lab.stats.compare_runs`)."""
     spec = run.suite.regression if spec is None else spec
     names = spec.metrics or [m for m, s in ALL_SCORES.items() if s.higher_is_better is not None]
     directions = {m: ALL_SCORES[m].higher_is_better for m in names
                   if ALL_SCORES[m].higher_is_better is not None and m in baseline.columns}
-    current = run.cell_scores(extra=True) if current is None else current
+    current = run.cell_scores(extra=True)
     if current.empty or not directions:
         return pd.DataFrame()
     tolerance = {m: spec.tolerances.get(m, spec.tolerance) for m in directions}
@@ -238,12 +231,11 @@ def regression_message(row) -> str:
 def check_run(run, *, checks: dict[str, CheckSpec] | None = None, baseline: str | Path | None = None,
               regression: RegressionSpec | None = None) -> CheckReport:
     """Evaluate a run's conditions and, given a baseline file, look for regressions."""
-    final = run.cell_scores(extra=True)  # shared by the conditions and the baseline comparison
     regressions = pd.DataFrame()
     if baseline is not None:
-        regressions = compare_with_baseline(run, load_baseline(baseline), regression, current=final)
+        regressions = compare_with_baseline(run, load_baseline(baseline), regression)
     return CheckReport(suite_name=run.suite.name, run_dir=Path(run.run_dir),
-                       conditions=evaluate_checks(run, checks, scores={"final": final}),
+                       conditions=evaluate_checks(run, checks),
                        regressions=regressions,
                        baseline=None if baseline is None else str(baseline))
 

@@ -174,7 +174,6 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
             <= membership["membership_advantage_high"])
     assert -1 <= membership["membership_advantage_yeom"] <= 1
     # the counterfactual rate comes with its count: the subsample's texts that a swap changes
-    from overfit_lab.data import load_task_data
     from overfit_lab.diagnostics.bias import GENDER_PAIRS, swap_identity_terms
 
     test = load_task_data(suite).test
