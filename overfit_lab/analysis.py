@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .store import StoredRun, read_run
-from .suite import Suite
+from .suite import AuditSpec, Suite
 
 __all__ = ["RunResult", "load_run"]
 
@@ -60,6 +60,12 @@ class RunResult:
     @property
     def meta(self) -> dict:
         return self.stored.meta
+
+    @property
+    def audit(self) -> AuditSpec | None:
+        """How an audit run was made (see :func:`overfit_lab.audit`); ``None`` for a trained grid."""
+        spec = self.meta.get("audit")
+        return None if spec is None else AuditSpec.model_validate(spec)
 
     @property
     def cells(self) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from .errors import OverfitLabError
 from .models import load_finetuned, load_tokenizer, resolve_model_path
 from .predict import encode, predict_logits
 from .store import RunStore
-from .suite import Suite, validate_suite
+from .suite import AuditSpec, Suite, validate_suite
 from .training import CellResult
 
 AUDIT_STRATEGY = "audit"
@@ -88,8 +88,10 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, validation:
     tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     data = _align_labels(load_task_data(suite, source="--train"), network)
     run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
+    spec = AuditSpec(reference=reference_path, held_out="validation" if validation is not None else "test")
     store = RunStore.create(run_dir, suite, environment_facts(),
-                            meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names})
+                            meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
+                                  "audit": spec.model_dump()})
     if not quiet:
         console.print(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
                       f"{len(data.test)} test rows -> {store.run_dir}")
@@ -117,7 +119,6 @@ def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
         "grid": {"train_sizes": [1], "epochs": [1], "strategies": [AUDIT_STRATEGY], "seeds": [0]},
         "strategies": {AUDIT_STRATEGY: {"description": "an existing fine-tuned model, scored as it is"}},
         "diagnostics": diagnostics,
-        "audit": {"reference": reference, "held_out": "validation" if validation is not None else "test"},
     }
     suite = validate_suite(raw, source="audit")
     n_train = len(load_task_data(suite, source="--train").train)  # the data is cached for the audit

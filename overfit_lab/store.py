@@ -133,15 +133,11 @@ class RunStore:
         return db
 
     def suite(self) -> Suite:
-        return Suite.from_json(self.meta()["suite"])
+        return _stored_suite(self.meta())[0]
 
     def meta(self) -> dict[str, str]:
         with closing(self._connect()) as db:
             return dict(db.execute("SELECT key, value FROM meta").fetchall())
-
-    def set_meta(self, key: str, value: Any) -> None:
-        with closing(self._connect()) as db, db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def finished_ids(self) -> set[str]:
         with closing(self._connect()) as db:
@@ -218,7 +214,16 @@ def read_run(run_dir: str | Path) -> StoredRun:
     cells["record_epochs"] = cells["record_epochs"].map(json.loads)
     info = pd.DataFrame([json.loads(x) for x in cells.pop("info")], index=cells.index)
     cells = pd.concat([cells.drop(columns="finished_at"), info, cells["finished_at"]], axis=1)
-    return StoredRun(run_dir=Path(run_dir), suite=Suite.from_json(meta["suite"]),
-                     environment=json.loads(meta["environment"]),
-                     meta={k: json.loads(v) for k, v in meta.items() if k not in ("suite", "environment")},
-                     cells=cells, metrics=metrics, diagnostics=diagnostics, examples=examples)
+    suite, audit = _stored_suite(meta)
+    facts = {k: json.loads(v) for k, v in meta.items() if k not in ("suite", "environment")}
+    if audit is not None:
+        facts.setdefault("audit", audit)
+    return StoredRun(run_dir=Path(run_dir), suite=suite, environment=json.loads(meta["environment"]),
+                     meta=facts, cells=cells, metrics=metrics, diagnostics=diagnostics, examples=examples)
+
+
+def _stored_suite(meta: dict[str, str]) -> tuple[Suite, dict | None]:
+    """The run's suite, and the audit settings that runs stored before audits became their own
+    kind of run kept inside it (now they are ``meta["audit"]``)."""
+    raw = json.loads(meta["suite"])
+    return Suite.model_validate({k: v for k, v in raw.items() if k != "audit"}), raw.get("audit")

@@ -12,20 +12,52 @@ The built-in library below can be used by name in any suite; a suite's
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .errors import OverfitLabError
-from .suite import (
-    AugmentSpec,
-    DropoutSpec,
-    EarlyStoppingSpec,
-    FreezeSpec,
-    StrategySpec,
-    Suite,
-    check_recipe,
-)
+from .suite.schema import AugmentSpec, DropoutSpec, EarlyStoppingSpec, FreezeSpec, StrategySpec, Suite
+
+# TrainingArguments fields the harness sets itself; a recipe may not override them.
+HARNESS_ARGS = {
+    "output_dir": "the harness gives each cell its own scratch directory",
+    "num_train_epochs": "set grid.epochs instead",
+    "max_steps": "set grid.epochs instead",
+    "seed": "set grid.seeds instead",
+    "data_seed": "set grid.seeds instead",
+    "eval_strategy": "the harness evaluates after every epoch",
+    "eval_steps": "the harness evaluates after every epoch",
+    "save_strategy": "the harness keeps results in its own store",
+    "load_best_model_at_end": "use a strategy with early_stopping",
+    "metric_for_best_model": "set early_stopping.metric in a strategy",
+    "greater_is_better": "set early_stopping.metric in a strategy",
+    "label_smoothing_factor": "set label_smoothing in a strategy",
+    "report_to": "results go to the run's store",
+    "push_to_hub": "the harness never uploads",
+    "do_train": "not used by the harness",
+    "do_eval": "not used by the harness",
+    "resume_from_checkpoint": "use overfit-lab run --resume",
+}
+
+
+def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:
+    """Check that ``recipe`` holds only ``TrainingArguments`` fields the user may set."""
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    for name in recipe:
+        if name in HARNESS_ARGS:
+            raise OverfitLabError("is set by the harness.", file=source, key=f"{key}.{name}",
+                                  fix=f"remove it: {HARNESS_ARGS[name]}.")
+        if name not in fields:
+            close = difflib.get_close_matches(name, sorted(fields), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "use a transformers.TrainingArguments field."
+            raise OverfitLabError(f"'{name}' is not a TrainingArguments field.", file=source,
+                                  key=f"{key}.{name}", fix=hint)
+
 
 BUILTIN_STRATEGIES: dict[str, StrategySpec] = {
     "baseline": StrategySpec(description="the base recipe, nothing added"),

@@ -78,7 +78,8 @@ def test_audit_scores_the_model_as_it_is(audited, finetuned):
     assert metrics[("test", "accuracy")] == pytest.approx(_accuracy(model, test))
     row = audited.generalization.iloc[0]
     assert row["gap_accuracy"] == pytest.approx(_accuracy(model, train) - _accuracy(model, test))
-    assert audited.suite.audit.reference is not None and audited.cells.iloc[0]["train_s"] == 0.0
+    assert audited.audit.reference is not None and audited.cells.iloc[0]["train_s"] == 0.0
+    assert "audit" not in audited.suite.model_dump()  # an audit is its own kind of run
 
 
 def test_audit_runs_every_diagnostic(audited):

@@ -122,10 +122,10 @@ def _headline(run, scores: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
                 (comparisons["train_size"] == size) & (comparisons["metric"] == "test_accuracy")]
             better = rows[rows["verdict"] == "better"] if not rows.empty else rows
             worse = rows[rows["verdict"] == "worse"] if not rows.empty else rows
-            if run.suite.audit is not None:
+            if run.audit is not None:
                 audit = scores.iloc[0]
                 text = (f"audit of an existing model (no training): training vs held-out "
-                        f"{run.suite.audit.held_out} data, accuracy gap {audit['gap_accuracy']:.3f}, "
+                        f"{run.audit.held_out} data, accuracy gap {audit['gap_accuracy']:.3f}, "
                         f"loss gap {audit['gap_loss']:.3f}")
                 kind = "bad" if audit["gap_accuracy"] > run.suite.verdict.accuracy_gap else "neutral"
             elif rows.empty:

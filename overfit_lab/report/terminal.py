@@ -157,9 +157,9 @@ def summary_table(run) -> Table:
     method = "bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "t"
     spread = "the 2 seeds' values" if seeds == 2 else f"mean ± 95% CI ({method}) over {seeds} seed(s)"
     title = f"{run.suite.name}: after {epochs} epochs, {spread}"
-    if run.suite.audit is not None:
+    if run.audit is not None:
         title = (f"{run.suite.name}: no training; 'val' and the gaps use the held-out "
-                 f"{run.suite.audit.held_out} data")
+                 f"{run.audit.held_out} data")
     caption = None
     if seeds > 1:
         caption = "verdict per seed: " + ", ".join(f"{c} {v}" for v, c in VERDICT_CODE.items())

@@ -1,64 +1,17 @@
-"""Suite files: a TOML description of one fine-tuning grid, validated with pydantic.
+"""The suite schema: pydantic models of every section of a suite file, and nothing else.
 
-A suite has these sections (see ``suites/*.toml`` for complete examples)::
-
-    name = "quickstart"
-    [model]        name (alias or local HF directory), max_length, trust_remote_code
-    [data]         builtin data set, one file/directory to split, or train/validation/test files;
-                   column mapping; split sizes
-    [grid]         train_sizes, epochs, strategies, seeds, label_noise
-    [recipe]       any transformers.TrainingArguments field (learning_rate, batch size, scheduler...)
-    [strategies.NAME]  regularization overrides (weight_decay, dropout, early_stopping,
-                   label_smoothing, freeze, augment, recipe, combine)
-    [evaluation]   batch size of the evaluation passes
-    [verdict]      tolerances of the under-trained / well fit / overfit verdict
-    [diagnostics]  which diagnostics run, at which checkpoints, with which settings
-    [statistics]   the reference strategy, alpha and the multiple-comparison correction
-    [checks.NAME]  pass/fail conditions on stored metrics (overfit-lab check)
-    [regression]   how much worse than a baseline counts as a regression
-
-:func:`load_suite` turns every problem into one :class:`~overfit_lab.errors.OverfitLabError`
-line that names the file, the key and the fix.
+Reading a TOML file, turning pydantic errors into one plain line and the checks that need more than
+one
+field (files exist, strategies resolve, conditions can be evaluated) are in :mod:`overfit_lab.suite.loading`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import json
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from .errors import OverfitLabError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-# TrainingArguments fields the harness sets itself; a recipe may not override them.
-HARNESS_ARGS = {
-    "output_dir": "the harness gives each cell its own scratch directory",
-    "num_train_epochs": "set grid.epochs instead",
-    "max_steps": "set grid.epochs instead",
-    "seed": "set grid.seeds instead",
-    "data_seed": "set grid.seeds instead",
-    "eval_strategy": "the harness evaluates after every epoch",
-    "eval_steps": "the harness evaluates after every epoch",
-    "save_strategy": "the harness keeps results in its own store",
-    "load_best_model_at_end": "use a strategy with early_stopping",
-    "metric_for_best_model": "set early_stopping.metric in a strategy",
-    "greater_is_better": "set early_stopping.metric in a strategy",
-    "label_smoothing_factor": "set label_smoothing in a strategy",
-    "report_to": "results go to the run's store",
-    "push_to_hub": "the harness never uploads",
-    "do_train": "not used by the harness",
-    "do_eval": "not used by the harness",
-    "resume_from_checkpoint": "use overfit-lab run --resume",
-}
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -360,7 +313,8 @@ class RegressionSpec(_Strict):
 
 
 class AuditSpec(_Strict):
-    """An audit of an already fine-tuned model (see :func:`overfit_lab.audit`)."""
+    """What makes a run an audit of an already fine-tuned model (see :func:`overfit_lab.audit`);
+    stored in the run's meta, not in its suite."""
 
     reference: str | None = None  # the pretrained model, for drift; None: no drift
     held_out: Literal["validation", "test"] = "test"  # which file the gap is measured on
@@ -382,7 +336,6 @@ class Suite(_Strict):
     statistics: StatisticsSpec = StatisticsSpec()
     checks: dict[str, CheckSpec] = {}
     regression: RegressionSpec = RegressionSpec()
-    audit: AuditSpec | None = None  # set by overfit_lab.audit: the model is scored, not trained
 
     @property
     def reference_strategy(self) -> str:
@@ -394,7 +347,9 @@ class Suite(_Strict):
 
     @classmethod
     def load(cls, path: str | Path) -> Suite:
-        """Same as :func:`load_suite`."""
+        """Same as :func:`overfit_lab.suite.load_suite`."""
+        from .loading import load_suite
+
         return load_suite(path)
 
     def to_json(self) -> str:
@@ -403,180 +358,3 @@ class Suite(_Strict):
     @classmethod
     def from_json(cls, text: str) -> Suite:
         return cls.model_validate(json.loads(text))
-
-
-def load_suite(path: str | Path) -> Suite:
-    """Read, validate and resolve a suite file.
-
-    Relative data paths are resolved against the suite file's folder, strategies named in the
-    grid are checked against the built-in library and the suite's own, and the recipe is checked
-    against ``transformers.TrainingArguments``.
-
-    Raises
-    ------
-    OverfitLabError
-        One line naming the file, the key and the fix.
-    """
-    path = Path(path)
-    raw = read_toml(path, what="suite file", fix="give the path of a .toml suite (see overfit-lab list).")
-    raw.setdefault("name", path.stem)
-    return validate_suite(raw, source=path, base_dir=path.parent)
-
-
-def read_toml(path: Path, *, what: str, fix: str, key: str | None = None) -> dict[str, Any]:
-    """The parsed TOML file at ``path``; a missing file or bad syntax is one :class:`OverfitLabError`
-    naming ``what`` was expected, the option ``key`` that gave it, and ``fix``."""
-    if not path.is_file():
-        raise OverfitLabError(f"no such {what}.", file=path, key=key, fix=fix)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from exc
-
-
-def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>",
-                   base_dir: Path | None = None) -> Suite:
-    """Validate a suite given as a mapping; see :func:`load_suite`."""
-    try:
-        suite = Suite.model_validate(raw)
-    except ValidationError as exc:
-        raise _pydantic_error(exc, source) from None
-    if base_dir is not None:
-        suite = _resolve_paths(suite, Path(base_dir))
-    _check_semantics(suite, source)
-    return suite
-
-
-def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError:
-    # an unknown key often also makes a required key "missing": report the cause, the typo
-    err = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), exc.errors()[0])
-    loc = [str(p) for p in err["loc"]]
-    key = ".".join(loc)
-    if err["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1])
-        close = difflib.get_close_matches(loc[-1], known, n=1)
-        fix = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}."
-        return OverfitLabError(f"unknown key '{loc[-1]}'.", file=source, key=key, fix=fix)
-    if err["type"] == "missing":
-        return OverfitLabError("this key is required.", file=source, key=key, fix="add it.")
-    got = err.get("input")
-    got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
-    return OverfitLabError(f"{err['msg']}{got_text}.", file=source, key=key or None,
-                           fix="see the suite reference in README.md.")
-
-
-def _known_keys(loc: list[str]) -> list[str]:
-    if loc[:1] == ["strategies"] and len(loc) >= 2:  # [strategies.NAME]: NAME is a table name
-        model: type[BaseModel] | None = StrategySpec
-        loc = loc[2:]
-    else:
-        model = Suite
-    for part in loc:
-        field = model.model_fields.get(part) if model is not None else None
-        if field is None:
-            return []
-        model = _model_of(field.annotation)
-    return list(model.model_fields) if model else []
-
-
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found:
-            return found
-    return None
-
-
-def _resolve_paths(suite: Suite, base: Path) -> Suite:
-    updates = {}
-    for key in DATA_FILES:
-        value = getattr(suite.data, key)
-        if value is not None and not value.is_absolute():
-            updates[key] = (base / value).resolve()
-    model = suite.model
-    if (base / model.name).exists() and not Path(model.name).is_absolute():
-        model = model.model_copy(update={"name": str((base / model.name).resolve())})
-    return suite.model_copy(update={"data": suite.data.model_copy(update=updates), "model": model})
-
-
-def _check_semantics(suite: Suite, source: str | Path) -> None:
-    from .strategies import resolve_strategies  # strategies import suite models
-
-    for key in DATA_FILES:
-        value = getattr(suite.data, key)
-        if value is not None and not Path(value).exists():
-            raise OverfitLabError(f"no such file or directory: {value}.", file=source,
-                                  key=f"data.{key}", fix="correct the path (relative to the suite file).")
-    check_recipe(suite.recipe, source=source, key="recipe")
-    resolve_strategies(suite, source=source)
-    reference = suite.statistics.reference
-    if reference is not None and reference not in suite.grid.strategies:
-        raise OverfitLabError(f"reference strategy '{reference}' is not in grid.strategies.", file=source,
-                              key="statistics.reference",
-                              fix=f"name one of: {', '.join(suite.grid.strategies)}.")
-    check_conditions(suite, source=source)
-
-
-def check_conditions(suite: Suite, *, source: str | Path) -> None:
-    """Refuse checks and regression settings that could never be evaluated meaningfully:
-    unknown metrics, thresholds outside the metric's range, scopes matching no cell, and
-    confidence bounds with a single seed."""
-    from .scores import ALL_SCORES
-
-    def known_metric(name: str, key: str) -> None:
-        if name not in ALL_SCORES:
-            close = difflib.get_close_matches(name, list(ALL_SCORES), n=1)
-            fix = f"did you mean '{close[0]}'?" if close else "see the metric list in README.md (Checks)."
-            raise OverfitLabError(f"unknown metric '{name}'.", file=source, key=key, fix=fix)
-
-    for name, check in suite.checks.items():
-        key = f"checks.{name}"
-        known_metric(check.metric, f"{key}.metric")
-        low, high = ALL_SCORES[check.metric].bounds
-        for side, value in (("min", check.min), ("max", check.max)):
-            if value is None:
-                continue
-            impossible = (side == "min" and value > high) or (side == "max" and value < low)
-            if impossible:
-                raise OverfitLabError(
-                    f"{check.metric} lies in [{low:g}, {high:g}], so {side} = {value:g} can never pass.",
-                    file=source, key=f"{key}.{side}", fix=f"use a threshold within [{low:g}, {high:g}].")
-        for field_name, grid_values in (("sizes", suite.grid.train_sizes), ("strategies",
-                                                                            suite.grid.strategies)):
-            unknown = [v for v in getattr(check, field_name) if v not in grid_values]
-            if unknown:
-                raise OverfitLabError(
-                    f"{', '.join(map(str, unknown))} matches no cell of the grid.", file=source,
-                    key=f"{key}.{field_name}",
-                    fix=f"use values from grid.{'train_sizes' if field_name == 'sizes' else 'strategies'}: "
-                        f"{', '.join(map(str, grid_values))}.")
-        if check.bound != "mean" and len(suite.grid.seeds) < 2:
-            raise OverfitLabError(f"bound = '{check.bound}' needs a 95% interval over seeds, and the grid "
-                                  "has one "
-                                  "seed.", file=source, key=f"{key}.bound",
-                                  fix="add seeds to grid.seeds, or use bound = 'mean'.")
-        if check.checkpoint == "best" and "best" not in suite.diagnostics.checkpoints:
-            raise OverfitLabError("the best checkpoint's diagnostics are not computed.", file=source,
-                                  key=f"{key}.checkpoint", fix="add 'best' to diagnostics.checkpoints.")
-    for i, name in enumerate(suite.regression.metrics):
-        known_metric(name, f"regression.metrics[{i}]")
-    for name in suite.regression.tolerances:
-        known_metric(name, f"regression.tolerances.{name}")
-
-
-def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:
-    """Check that ``recipe`` holds only ``TrainingArguments`` fields the user may set."""
-    from transformers import TrainingArguments
-
-    fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    for name in recipe:
-        if name in HARNESS_ARGS:
-            raise OverfitLabError("is set by the harness.", file=source, key=f"{key}.{name}",
-                                  fix=f"remove it: {HARNESS_ARGS[name]}.")
-        if name not in fields:
-            close = difflib.get_close_matches(name, sorted(fields), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "use a transformers.TrainingArguments field."
-            raise OverfitLabError(f"'{name}' is not a TrainingArguments field.", file=source,
-                                  key=f"{key}.{name}", fix=hint)

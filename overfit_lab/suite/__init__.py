@@ -1,0 +1,58 @@
+"""Suite files: a TOML description of one fine-tuning grid, validated with pydantic.
+
+A suite has these sections (see ``suites/*.toml`` for complete examples)::
+
+    name = "quickstart"
+    [model]        name (alias or local HF directory), max_length, trust_remote_code
+    [data]         builtin data set, one file/directory to split, or train/validation/test files;
+                   column mapping; split sizes
+    [grid]         train_sizes, epochs, strategies, seeds, label_noise
+    [recipe]       any transformers.TrainingArguments field (learning_rate, batch size, scheduler...)
+    [strategies.NAME]  regularization overrides (weight_decay, dropout, early_stopping,
+                   label_smoothing, freeze, augment, recipe, combine)
+    [evaluation]   batch size of the evaluation passes
+    [verdict]      tolerances of the under-trained / well fit / overfit verdict
+    [diagnostics]  which diagnostics run, at which checkpoints, with which settings
+    [statistics]   the reference strategy, alpha and the multiple-comparison correction
+    [checks.NAME]  pass/fail conditions on stored metrics (overfit-lab check)
+    [regression]   how much worse than a baseline counts as a regression
+
+:func:`load_suite` turns every problem into one :class:`~overfit_lab.errors.OverfitLabError`
+line that names the file, the key and the fix.
+"""
+
+from .loading import check_conditions, load_suite, read_toml, validate_suite
+from .schema import (
+    BOUNDS,
+    DATA_FILES,
+    AuditSpec,
+    AugmentSpec,
+    BiasSpec,
+    BuiltinOptions,
+    CalibrationSpec,
+    CheckSpec,
+    DataSpec,
+    DiagnosticsSpec,
+    DriftSpec,
+    DropoutSpec,
+    EarlyStoppingSpec,
+    EvaluationSpec,
+    FreezeSpec,
+    GridSpec,
+    MemorizationSpec,
+    ModelSpec,
+    RegressionSpec,
+    RobustnessSpec,
+    SpectralSpec,
+    StatisticsSpec,
+    StrategySpec,
+    Suite,
+    VerdictSpec,
+)
+
+__all__ = ["BOUNDS", "DATA_FILES", "AuditSpec", "AugmentSpec", "BiasSpec", "BuiltinOptions",
+           "CalibrationSpec", "CheckSpec",
+           "DataSpec", "DiagnosticsSpec", "DriftSpec", "DropoutSpec", "EarlyStoppingSpec", "EvaluationSpec",
+           "FreezeSpec", "GridSpec", "MemorizationSpec", "ModelSpec", "RegressionSpec", "RobustnessSpec",
+           "SpectralSpec", "StatisticsSpec", "StrategySpec", "Suite", "VerdictSpec", "check_conditions",
+           "load_suite", "read_toml", "validate_suite"]

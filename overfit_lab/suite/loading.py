@@ -1,0 +1,178 @@
+"""Reading and validating suites: TOML, pydantic errors as one plain line, and the checks that span
+several fields (paths exist, strategies resolve and build, checks can be evaluated)."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import OverfitLabError
+from ..scores import ALL_SCORES
+from ..strategies import check_recipe, resolve_strategies
+from .schema import DATA_FILES, StrategySpec, Suite
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read, validate and resolve a suite file.
+
+    Relative data paths are resolved against the suite file's folder, strategies named in the
+    grid are checked against the built-in library and the suite's own, and the recipe is checked
+    against ``transformers.TrainingArguments``.
+
+    Raises
+    ------
+    OverfitLabError
+        One line naming the file, the key and the fix.
+    """
+    path = Path(path)
+    raw = read_toml(path, what="suite file", fix="give the path of a .toml suite (see overfit-lab list).")
+    raw.setdefault("name", path.stem)
+    return validate_suite(raw, source=path, base_dir=path.parent)
+
+
+def read_toml(path: Path, *, what: str, fix: str, key: str | None = None) -> dict[str, Any]:
+    """The parsed TOML file at ``path``; a missing file or bad syntax is one :class:`OverfitLabError`
+    naming ``what`` was expected, the option ``key`` that gave it, and ``fix``."""
+    if not path.is_file():
+        raise OverfitLabError(f"no such {what}.", file=path, key=key, fix=fix)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from exc
+
+
+def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>",
+                   base_dir: Path | None = None) -> Suite:
+    """Validate a suite given as a mapping; see :func:`load_suite`."""
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, source) from None
+    if base_dir is not None:
+        suite = _resolve_paths(suite, Path(base_dir))
+    _check_semantics(suite, source)
+    return suite
+
+
+def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError:
+    # an unknown key often also makes a required key "missing": report the cause, the typo
+    err = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), exc.errors()[0])
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        fix = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(known)}."
+        return OverfitLabError(f"unknown key '{loc[-1]}'.", file=source, key=key, fix=fix)
+    if err["type"] == "missing":
+        return OverfitLabError("this key is required.", file=source, key=key, fix="add it.")
+    got = err.get("input")
+    got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
+    return OverfitLabError(f"{err['msg']}{got_text}.", file=source, key=key or None,
+                           fix="see the suite reference in README.md.")
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    if loc[:1] == ["strategies"] and len(loc) >= 2:  # [strategies.NAME]: NAME is a table name
+        model: type[BaseModel] | None = StrategySpec
+        loc = loc[2:]
+    else:
+        model = Suite
+    for part in loc:
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _resolve_paths(suite: Suite, base: Path) -> Suite:
+    updates = {}
+    for key in DATA_FILES:
+        value = getattr(suite.data, key)
+        if value is not None and not value.is_absolute():
+            updates[key] = (base / value).resolve()
+    model = suite.model
+    if (base / model.name).exists() and not Path(model.name).is_absolute():
+        model = model.model_copy(update={"name": str((base / model.name).resolve())})
+    return suite.model_copy(update={"data": suite.data.model_copy(update=updates), "model": model})
+
+
+def _check_semantics(suite: Suite, source: str | Path) -> None:
+    for key in DATA_FILES:
+        value = getattr(suite.data, key)
+        if value is not None and not Path(value).exists():
+            raise OverfitLabError(f"no such file or directory: {value}.", file=source,
+                                  key=f"data.{key}", fix="correct the path (relative to the suite file).")
+    check_recipe(suite.recipe, source=source, key="recipe")
+    resolve_strategies(suite, source=source)
+    reference = suite.statistics.reference
+    if reference is not None and reference not in suite.grid.strategies:
+        raise OverfitLabError(f"reference strategy '{reference}' is not in grid.strategies.", file=source,
+                              key="statistics.reference",
+                              fix=f"name one of: {', '.join(suite.grid.strategies)}.")
+    check_conditions(suite, source=source)
+
+
+def check_conditions(suite: Suite, *, source: str | Path) -> None:
+    """Refuse checks and regression settings that could never be evaluated meaningfully:
+    unknown metrics, thresholds outside the metric's range, scopes matching no cell, and
+    confidence bounds with a single seed."""
+    def known_metric(name: str, key: str) -> None:
+        if name not in ALL_SCORES:
+            close = difflib.get_close_matches(name, list(ALL_SCORES), n=1)
+            fix = f"did you mean '{close[0]}'?" if close else "see the metric list in README.md (Checks)."
+            raise OverfitLabError(f"unknown metric '{name}'.", file=source, key=key, fix=fix)
+
+    for name, check in suite.checks.items():
+        key = f"checks.{name}"
+        known_metric(check.metric, f"{key}.metric")
+        low, high = ALL_SCORES[check.metric].bounds
+        for side, value in (("min", check.min), ("max", check.max)):
+            if value is None:
+                continue
+            impossible = (side == "min" and value > high) or (side == "max" and value < low)
+            if impossible:
+                raise OverfitLabError(
+                    f"{check.metric} lies in [{low:g}, {high:g}], so {side} = {value:g} can never pass.",
+                    file=source, key=f"{key}.{side}", fix=f"use a threshold within [{low:g}, {high:g}].")
+        for field_name, grid_values in (("sizes", suite.grid.train_sizes), ("strategies",
+                                                                            suite.grid.strategies)):
+            unknown = [v for v in getattr(check, field_name) if v not in grid_values]
+            if unknown:
+                raise OverfitLabError(
+                    f"{', '.join(map(str, unknown))} matches no cell of the grid.", file=source,
+                    key=f"{key}.{field_name}",
+                    fix=f"use values from grid.{'train_sizes' if field_name == 'sizes' else 'strategies'}: "
+                        f"{', '.join(map(str, grid_values))}.")
+        if check.bound != "mean" and len(suite.grid.seeds) < 2:
+            raise OverfitLabError(f"bound = '{check.bound}' needs a 95% interval over seeds, and the grid "
+                                  "has one "
+                                  "seed.", file=source, key=f"{key}.bound",
+                                  fix="add seeds to grid.seeds, or use bound = 'mean'.")
+        if check.checkpoint == "best" and "best" not in suite.diagnostics.checkpoints:
+            raise OverfitLabError("the best checkpoint's diagnostics are not computed.", file=source,
+                                  key=f"{key}.checkpoint", fix="add 'best' to diagnostics.checkpoints.")
+    for i, name in enumerate(suite.regression.metrics):
+        known_metric(name, f"regression.metrics[{i}]")
+    for name in suite.regression.tolerances:
+        known_metric(name, f"regression.tolerances.{name}")
