@@ -13,8 +13,6 @@ from overfit_lab.diagnostics.robustness import (
     paired_difference_interval,
     paired_drop_interval,
     robustness_report,
-    severity_curve,
-    worst_perturbation,
 )
 
 Y = np.array([0, 1, 1, 0])
@@ -77,40 +75,6 @@ def test_robust_model_has_zero_flip_rate() -> None:
 def test_report_validation(args: tuple, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         robustness_report(*args)
-
-
-ROWS = pd.DataFrame({
-    "op": ["typo", "typo", "typo", "synonym", "synonym"],
-    "severity": [0.5, 0.1, 1.0, 1.0, 0.5],
-    "robustness_drop": [0.10, 0.02, 0.25, 0.30, np.nan],
-    "flip_rate": [0.2, 0.05, 0.4, 0.5, np.nan],
-})
-
-
-def test_worst_perturbation_picks_the_max_drop() -> None:
-    worst = worst_perturbation(ROWS)
-    assert isinstance(worst, pd.Series)
-    assert (worst["op"], worst["severity"], worst["robustness_drop"]) == ("synonym", 1.0, 0.30)
-    tie = pd.DataFrame({"op": ["a", "b"], "severity": [0.1, 0.2], "robustness_drop": [0.2, 0.2]})
-    assert worst_perturbation(tie)["op"] == "a"
-
-
-def test_worst_perturbation_validation() -> None:
-    with pytest.raises(ValueError, match="robustness_drop"):
-        worst_perturbation(ROWS.drop(columns="robustness_drop"))
-    with pytest.raises(ValueError, match="empty"):
-        worst_perturbation(ROWS.iloc[:0])
-    with pytest.raises(ValueError, match="finite"):
-        worst_perturbation(ROWS.assign(robustness_drop=np.nan))
-
-
-def test_severity_curve_sorted_by_severity() -> None:
-    curve = severity_curve(ROWS, "typo")
-    assert curve["severity"].tolist() == [0.1, 0.5, 1.0]
-    assert curve["robustness_drop"].tolist() == [0.02, 0.10, 0.25]
-    assert curve.index.tolist() == [0, 1, 2]
-    with pytest.raises(ValueError, match="known|has: synonym, typo"):
-        severity_curve(ROWS, "casing")
 
 
 def test_checkpoint_adapter_scores_each_op_on_its_own_inputs(monkeypatch) -> None:

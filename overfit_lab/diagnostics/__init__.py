@@ -1,1 +1,71 @@
-"""Diagnostics: each module defines its metrics with formula and reference."""
+"""Diagnostics: each module defines its metrics with formula and reference.
+
+The public metric functions of every module are also importable from here, for example
+``from overfit_lab.diagnostics import expected_calibration_error``. They are imported on first
+use, so ``import overfit_lab.diagnostics`` stays light: ``drift`` and ``spectral`` need torch,
+``bias`` fairlearn. :mod:`overfit_lab.diagnostics.checkpoint` (the adapter from a model at a
+checkpoint to these functions) is not re-exported.
+"""
+
+from importlib import import_module
+
+_MODULES = {
+    "bias": (
+        "GroupDifference",
+        "bias_amplification_zhao",
+        "counterfactual_flips",
+        "demographic_parity",
+        "demographic_parity_difference",
+        "directional_bias_amplification",
+        "equalized_odds",
+        "equalized_odds_difference",
+        "group_metrics",
+        "newcombe_interval",
+        "swap_identity_terms",
+        "wilson_interval",
+    ),
+    "calibration": (
+        "brier_score_loss_multiclass",
+        "expected_calibration_error",
+        "mean_confidence_wrong",
+        "negative_log_likelihood",
+        "reliability_diagram",
+    ),
+    "classification": ("classification_metrics", "cross_entropy_loss"),
+    "drift": ("frozen_states", "hidden_states", "layer_cka", "linear_cka", "weight_distance"),
+    "generalization": ("best_epoch", "fit_verdict", "generalization_table", "loss_rise", "overfitting_onset"),
+    "memorization": (
+        "membership_advantage",
+        "membership_advantage_in_sample",
+        "membership_advantage_interval",
+        "membership_advantage_yeom",
+        "membership_auc",
+        "membership_roc",
+        "noise_memorization_rate",
+    ),
+    "perturb": (
+        "changed_mask",
+        "describe_severity",
+        "get_perturbation",
+        "headline_severities",
+        "perturb_texts",
+        "register_perturbation",
+    ),
+    "robustness": ("paired_difference_interval", "paired_drop_interval", "robustness_report"),
+    "spectral": ("esd", "powerlaw_alpha", "weight_alphas"),
+}
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

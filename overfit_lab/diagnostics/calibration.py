@@ -18,38 +18,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ROW_SUM_TOLERANCE = 1e-5
+from ._validation import (
+    ROW_SUM_TOLERANCE,
+    check_class_labels,
+    check_open_unit_interval,
+    check_positive_int,
+    check_proba,
+)
 
-
-def _check_proba(proba: np.ndarray, *, name: str = "proba") -> np.ndarray:
-    """``proba`` as a float (n, K) array of probabilities whose rows sum to 1."""
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or proba.shape[0] == 0 or proba.shape[1] < 2:
-        raise ValueError(f"{name} must be a non-empty (n, classes >= 2) array; got shape {proba.shape}")
-    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
-        raise ValueError(f"{name} must hold probabilities in [0, 1]")
-    worst = float(np.abs(proba.sum(axis=1) - 1).max())
-    if worst > ROW_SUM_TOLERANCE:
-        raise ValueError(f"{name} rows must sum to 1 (largest deviation {worst:.3g})")
-    return proba
+__all__ = [
+    "ROW_SUM_TOLERANCE",
+    "brier_score_loss_multiclass",
+    "expected_calibration_error",
+    "mean_confidence_wrong",
+    "negative_log_likelihood",
+    "reliability_diagram",
+]
 
 
 def _check_y_proba(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validated ``(y_true, proba)``: integer labels in ``0..K-1`` and matching probabilities."""
-    proba = _check_proba(proba)
-    y_true = np.asarray(y_true)
-    if y_true.ndim != 1 or len(y_true) != len(proba):
-        raise ValueError(f"y_true must be 1-D with len(proba) = {len(proba)} labels; got {y_true.shape}")
-    if not np.issubdtype(y_true.dtype, np.integer):
-        raise ValueError(f"y_true must hold integer labels; got dtype {y_true.dtype}")
-    if y_true.min() < 0 or y_true.max() >= proba.shape[1]:
-        raise ValueError(f"y_true labels must be in 0..{proba.shape[1] - 1}")
-    return y_true, proba
-
-
-def _check_n_bins(n_bins: int) -> None:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    proba = check_proba(proba, name="proba", atol=ROW_SUM_TOLERANCE)
+    return check_class_labels(y_true, n=len(proba), n_classes=proba.shape[1], name="y_true"), proba
 
 
 def reliability_diagram(y_true: np.ndarray, proba: np.ndarray, *, n_bins: int = 15) -> pd.DataFrame:
@@ -82,7 +72,7 @@ def reliability_diagram(y_true: np.ndarray, proba: np.ndarray, *, n_bins: int = 
     [0, 3]
     """
     y_true, proba = _check_y_proba(y_true, proba)
-    _check_n_bins(n_bins)
+    n_bins = check_positive_int(n_bins, "n_bins")
     confidence = proba.max(axis=1)
     correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
     bins = np.minimum(np.floor(confidence * n_bins).astype(np.int64), n_bins - 1)
@@ -182,8 +172,7 @@ def negative_log_likelihood(y_true: np.ndarray, proba: np.ndarray, *, eps: float
     >>> round(negative_log_likelihood(np.array([1]), np.array([[0.5, 0.5]])), 6)
     0.693147
     """
-    if not 0 < eps < 1:
-        raise ValueError(f"eps must be in (0, 1), got {eps}")
+    eps = check_open_unit_interval(eps, "eps")
     y_true, proba = _check_y_proba(y_true, proba)
     p_true = proba[np.arange(len(y_true)), y_true]
     return float(-np.log(np.maximum(p_true, eps)).mean())

@@ -29,6 +29,8 @@ from ..data import TaskData
 from ..predict import Encoded, encode, predict_logits
 from ..suite import Suite
 
+__all__ = ["DIAGNOSTICS", "CheckpointContext", "nonmember_source", "run_diagnostics"]
+
 Row = dict
 EXAMPLES_PER_KIND = 5
 ROC_GRID = np.linspace(0.0, 1.0, 21)

@@ -12,6 +12,8 @@ import numpy as np
 from scipy.special import log_softmax
 from sklearn.metrics import accuracy_score, f1_score
 
+__all__ = ["classification_metrics", "cross_entropy_loss"]
+
 
 def cross_entropy_loss(labels: np.ndarray, logits: np.ndarray) -> float:
     """Mean cross-entropy of ``labels`` under ``softmax(logits)`` (natural log)."""

@@ -50,6 +50,9 @@ import torch
 from torch import nn
 
 from ..models import base_model, embeddings_module, encoder_layers
+from ._validation import check_texts
+
+__all__ = ["frozen_states", "hidden_states", "layer_cka", "linear_cka", "weight_distance"]
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray, *, debiased: bool = True) -> float:
@@ -171,7 +174,7 @@ def hidden_states(model: nn.Module, tokenizer, texts: Sequence[str], *, max_leng
         ``sum_t m_t h_t / sum_t m_t`` over token positions ``t`` with attention mask ``m``
         (special tokens included).
     """
-    texts = _check_texts(texts)
+    texts = check_texts(texts, allow_empty=False)
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1; got {max_length}")
     if batch_size < 1:
@@ -237,7 +240,7 @@ def layer_cka(pretrained: nn.Module | None, finetuned: nn.Module, tokenizer, tex
         Columns ``layer`` (0 = embeddings output, ``k`` = output of encoder layer ``k - 1``) and
         ``cka`` = ``linear_cka(H_pre[k], H_ft[k], debiased=debiased)`` on mean-pooled states.
     """
-    texts = _check_texts(texts)
+    texts = check_texts(texts, allow_empty=False)
     minimum = 4 if debiased else 2
     if len(texts) < minimum:
         raise ValueError(f"texts must hold at least {minimum} texts for "
@@ -332,14 +335,3 @@ def frozen_states(relative_distance: Sequence[float]) -> np.ndarray:
     if distance.ndim != 1:
         raise ValueError(f"relative_distance must be 1-D; got shape {distance.shape}")
     return np.logical_and.accumulate(distance == 0) if len(distance) else np.zeros(0, dtype=bool)
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise ValueError("texts must be a sequence of strings, not a single string")
-    texts = list(texts)
-    if not texts:
-        raise ValueError("texts must not be empty")
-    if not all(isinstance(t, str) for t in texts):
-        raise ValueError("texts must hold only strings")
-    return texts

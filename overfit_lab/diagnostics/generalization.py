@@ -47,6 +47,16 @@ import pandas as pd
 
 from ..suite import VerdictSpec
 
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "VERDICTS",
+    "best_epoch",
+    "fit_verdict",
+    "generalization_table",
+    "loss_rise",
+    "overfitting_onset",
+]
+
 VERDICTS = ("under-trained", "well fit", "overfit", "undetermined")
 DEFAULT_THRESHOLDS = VerdictSpec()
 

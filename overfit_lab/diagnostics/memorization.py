@@ -39,6 +39,18 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from ._validation import check_open_unit_interval, check_positive_int
+
+__all__ = [
+    "membership_advantage",
+    "membership_advantage_in_sample",
+    "membership_advantage_interval",
+    "membership_advantage_yeom",
+    "membership_auc",
+    "membership_roc",
+    "noise_memorization_rate",
+]
+
 
 def _check_losses(losses: np.ndarray, name: str, *, min_size: int = 1) -> np.ndarray:
     losses = np.asarray(losses, dtype=np.float64)
@@ -142,8 +154,7 @@ def _cross_fitted(member_losses: np.ndarray, nonmember_losses: np.ndarray, n_spl
     """The cross-fitted advantage and its normal-approximation standard error."""
     member = _check_losses(member_losses, "member_losses", min_size=2)
     nonmember = _check_losses(nonmember_losses, "nonmember_losses", min_size=2)
-    if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 1:
-        raise ValueError(f"n_splits must be a positive integer; got {n_splits!r}")
+    n_splits = check_positive_int(n_splits, "n_splits")
     rng = np.random.default_rng(seed)
     p, q = member.size, nonmember.size
     members = member[rng.permuted(np.tile(np.arange(p), (n_splits, 1)), axis=1)]
@@ -252,8 +263,7 @@ def membership_advantage_interval(member_losses: np.ndarray, nonmember_losses: n
     >>> bool(low < 0 < high)
     True
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    confidence = check_open_unit_interval(confidence, "confidence")
     estimate, se = _cross_fitted(member_losses, nonmember_losses, n_splits, seed)
     half = float(norm.ppf((1 + confidence) / 2)) * se
     return max(estimate - half, -1.0), min(estimate + half, 1.0)

@@ -30,40 +30,26 @@ CheckList" (ACL); the perturbations come from :mod:`overfit_lab.diagnostics.pert
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from ._validation import check_class_labels, check_open_unit_interval, check_proba
 from .bias import wilson_interval
+
+__all__ = ["REPORT_KEYS", "paired_difference_interval", "paired_drop_interval", "robustness_report"]
 
 REPORT_KEYS = ("accuracy_clean", "accuracy_perturbed", "robustness_drop", "flip_rate",
                "mean_confidence_change", "n_changed", "n")
-_ROW_COLUMNS = ("op", "severity", "robustness_drop")
-
-
-def _probabilities(name: str, proba: np.ndarray, *, atol: float = 1e-4) -> np.ndarray:
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or proba.shape[0] == 0 or proba.shape[1] < 2:
-        raise ValueError(f"{name} must be a non-empty (n, classes >= 2) array; got shape {proba.shape}")
-    if not np.isfinite(proba).all() or (proba < 0).any():
-        raise ValueError(f"{name} must hold finite, non-negative probabilities")
-    deviation = float(np.abs(proba.sum(axis=1) - 1.0).max())
-    if deviation > atol:
-        raise ValueError(f"{name} rows must sum to 1 (probabilities, not logits); "
-                         f"max deviation {deviation:.3g}")
-    return proba
+_ROW_SUM_TOLERANCE = 1e-4  # looser than calibration's 1e-5
 
 
 def _validate(y_true: np.ndarray, proba_clean: np.ndarray, proba_perturbed: np.ndarray,
               changed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    clean = _probabilities("proba_clean", proba_clean)
-    perturbed = _probabilities("proba_perturbed", proba_perturbed)
+    clean = check_proba(proba_clean, name="proba_clean", atol=_ROW_SUM_TOLERANCE)
+    perturbed = check_proba(proba_perturbed, name="proba_perturbed", atol=_ROW_SUM_TOLERANCE)
     if perturbed.shape != clean.shape:
         raise ValueError(f"proba_perturbed must have the shape of proba_clean {clean.shape}; "
                          f"got {perturbed.shape}")
-    labels, (n, classes) = np.asarray(y_true), clean.shape
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"y_true must be {n} integer labels; got shape {labels.shape}, dtype {labels.dtype}")
-    if labels.min() < 0 or labels.max() >= classes:
-        raise ValueError(f"y_true labels must be in [0, {classes}); got {labels.min()}..{labels.max()}")
+    n, classes = clean.shape
+    labels = check_class_labels(y_true, n=n, n_classes=classes, name="y_true", rows_of="proba_clean")
     mask = np.asarray(changed)
     if mask.shape != (n,) or not (mask.dtype == bool or np.isin(mask, (0, 1)).all()):
         raise ValueError(f"changed must be a boolean mask of {n} entries; got shape {mask.shape}")
@@ -156,9 +142,7 @@ def paired_difference_interval(
     >>> round(float(low), 4), round(float(high), 4)
     (-0.1186, -0.0046)
     """
-    confidence = float(confidence)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    confidence = check_open_unit_interval(confidence, "confidence")
     cells = [np.asarray(x) for x in (a, b, c, d)]
     for name, x in zip("abcd", cells, strict=True):
         if x.dtype.kind not in "iu" or np.any(x < 0):
@@ -207,36 +191,3 @@ def paired_drop_interval(correct_clean: np.ndarray, correct_perturbed: np.ndarra
                                                (~clean, perturbed), (~clean, ~perturbed))]
     low, high = paired_difference_interval(*counts, confidence=confidence)
     return float(low), float(high)
-
-
-def _check_rows(report_rows: pd.DataFrame) -> None:
-    if not isinstance(report_rows, pd.DataFrame):
-        raise ValueError(f"report_rows must be a pandas DataFrame; got {type(report_rows).__name__}")
-    missing = [c for c in _ROW_COLUMNS if c not in report_rows.columns]
-    if missing:
-        raise ValueError(f"report_rows lacks the column(s) {', '.join(missing)}")
-    if report_rows.empty:
-        raise ValueError("report_rows must not be empty")
-
-
-def worst_perturbation(report_rows: pd.DataFrame) -> pd.Series:
-    """The (op, severity) row with the largest ``robustness_drop`` (the first one on ties; NaN skipped).
-
-    ``report_rows`` has one row per (op, severity) with at least the columns ``op``, ``severity``
-    and ``robustness_drop`` (e.g. one :func:`robustness_report` per row plus its op and severity).
-    """
-    _check_rows(report_rows)
-    drops = pd.to_numeric(report_rows["robustness_drop"], errors="coerce").to_numpy(dtype=float)
-    if np.isnan(drops).all():
-        raise ValueError("report_rows has no finite robustness_drop")
-    return report_rows.iloc[int(np.nanargmax(drops))]
-
-
-def severity_curve(report_rows: pd.DataFrame, op: str) -> pd.DataFrame:
-    """The rows of one ``op``, sorted by severity (a fresh 0..k-1 index), for a drop-vs-severity plot."""
-    _check_rows(report_rows)
-    rows = report_rows[report_rows["op"] == op]
-    if rows.empty:
-        known = ", ".join(sorted(map(str, report_rows["op"].unique())))
-        raise ValueError(f"op {op!r} has no rows; report_rows has: {known}")
-    return rows.sort_values("severity", kind="stable").reset_index(drop=True)

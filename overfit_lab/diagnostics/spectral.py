@@ -54,6 +54,16 @@ import pandas as pd
 import torch
 from torch import nn
 
+__all__ = [
+    "FLAG_HEAVY",
+    "FLAG_LIGHT",
+    "WW_EVALS_THRESHOLD",
+    "WW_MIN_EVALS",
+    "esd",
+    "powerlaw_alpha",
+    "weight_alphas",
+]
+
 #: WeightWatcher's floor on the unnormalised eigenvalues ``s^2`` (``EVALS_THRESH``).
 WW_EVALS_THRESHOLD = 1e-5
 #: WeightWatcher's default ``min_evals``: smallest ``min(N, M)`` it analyses.
