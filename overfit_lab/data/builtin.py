@@ -61,10 +61,39 @@ so changing ``n_test`` does not change the training rows, and row by row, so the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
 import pandas as pd
+
+from ._builtin_grammar import NEUTRAL, POLAR, _Ctx
+from ._builtin_lexicon import (  # the word lists stay readable as builtin.<NAME>
+    COMPARATIVE,
+    DOMAINS,
+    FEMALE_NAMES,
+    FIND_NOTHING,
+    MALE_NAMES,
+    MILD_INTENSIFIERS,
+    NAMES,
+    NEGATABLE,
+    NEGATIONS,
+    NEGATIVE_MILD,
+    NEGATIVE_STRONG,
+    NEUTRAL_ADJ,
+    NEUTRAL_WEIGHTS,
+    POLAR_WEIGHTS,
+    POSITIVE_MILD,
+    POSITIVE_STRONG,
+    PRONOUNS,
+    STRONG_INTENSIFIERS,
+    TAIL_PROBS,
+    VERDICTS,
+    WHEN,
+)
+
+__all__ = ["BUILTIN_NAME", "GROUP_COLUMN", "LABEL_NAMES", "SPLITS", "generate_reviews",
+           "FEMALE_NAMES", "MALE_NAMES", "NAMES", "PRONOUNS", "DOMAINS", "WHEN", "POSITIVE_STRONG",
+           "POSITIVE_MILD", "NEGATIVE_STRONG", "NEGATIVE_MILD", "NEUTRAL_ADJ", "NEGATABLE",
+           "MILD_INTENSIFIERS", "STRONG_INTENSIFIERS", "NEGATIONS", "COMPARATIVE", "FIND_NOTHING",
+           "VERDICTS", "POLAR_WEIGHTS", "NEUTRAL_WEIGHTS", "TAIL_PROBS", "NEUTRAL", "POLAR"]
 
 BUILTIN_NAME = "reviews"
 LABEL_NAMES: dict[int, list[str]] = {
@@ -75,255 +104,6 @@ GROUP_COLUMN = "gender"
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test", "test_correlated")
 _CORRELATED = ("train", "test_correlated")  # the splits that carry the spurious correlation
-
-# --------------------------------------------------------------------------- word lists
-
-FEMALE_NAMES = (
-    "Maria", "Emma", "Olivia", "Sofia", "Hannah", "Grace", "Chloe", "Priya", "Aisha", "Mei",
-    "Laura", "Julia", "Nina", "Rachel", "Fatima", "Elena", "Claire", "Anna", "Zoe", "Lucy",
-)
-MALE_NAMES = (
-    "James", "David", "Omar", "Lucas", "Daniel", "Ethan", "Rahul", "Kenji", "Carlos", "Noah",
-    "Peter", "Samuel", "Tom", "Ahmed", "Marco", "Adam", "Ben", "Leo", "Victor", "Hugo",
-)
-NAMES = {"female": FEMALE_NAMES, "male": MALE_NAMES}
-PRONOUNS = {
-    "female": {"subj": "she", "obj": "her", "poss": "her", "poss_abs": "hers"},
-    "male": {"subj": "he", "obj": "him", "poss": "his", "poss_abs": "his"},
-}
-
-# domain -> openings, items, aspects (that fit every item), neutral filler sentences
-DOMAINS: dict[str, dict[str, tuple[str, ...]]] = {
-    "restaurant": {
-        "openings": ("{name} ate at {item} {when}.", "{name} tried {item} {when}.",
-                     "{name} took a friend to {item} {when}."),
-        "items": ("the new ramen place", "a small bistro", "the taco truck",
-                  "an Italian restaurant", "the corner cafe", "a sushi bar", "the hotel buffet",
-                  "a family diner", "the steakhouse downtown", "a vegan kitchen"),
-        "aspects": ("food", "service", "dessert", "coffee", "atmosphere", "soup", "wine list",
-                    "bread", "waiter", "menu", "main course", "music", "seating", "bill"),
-        "fillers": ("{Subj} went with {poss} sister.", "{Subj} paid with a gift card.",
-                    "It was {poss} second visit this year.", "{Subj} had booked a table.",
-                    "{Subj} was there for about two hours.",
-                    "A colleague of {poss_abs} came along."),
-    },
-    "film": {
-        "openings": ("{name} watched {item} {when}.", "{name} went to see {item} {when}.",
-                     "{name} streamed {item} {when}."),
-        "items": ("the new thriller", "a documentary about whales", "the sequel",
-                  "an animated film", "a romantic comedy", "the space opera", "a horror movie",
-                  "the period drama", "an indie western", "the superhero film"),
-        "aspects": ("plot", "acting", "soundtrack", "ending", "dialogue", "pacing",
-                    "camera work", "lead actor", "villain", "script", "humour", "editing",
-                    "costume design", "finale"),
-        "fillers": ("{Subj} watched it with {poss} brother.", "{Subj} saw the late showing.",
-                    "{Subj} had read about it in a magazine.", "It runs a little over two hours.",
-                    "{Poss} cousin had suggested it.", "{Subj} bought popcorn first."),
-    },
-    "product": {
-        "openings": ("{name} bought {item} {when}.", "{name} ordered {item} online {when}.",
-                     "{name} got {item} as a gift {when}."),
-        "items": ("a pair of headphones", "the blender", "a laptop", "a hiking backpack",
-                  "the electric kettle", "a phone case", "a desk lamp", "the robot vacuum",
-                  "a rain jacket", "the coffee grinder"),
-        "aspects": ("build quality", "price", "design", "packaging", "delivery", "manual",
-                    "finish", "warranty", "customer support", "setup", "size", "colour",
-                    "quality", "value"),
-        "fillers": ("It arrived on a Tuesday.", "{Subj} compared it with three others first.",
-                    "{Subj} has used it every day since.", "{Poss} old one broke in March.",
-                    "{Subj} paid with a gift card.", "{Poss} sister has the same one."),
-    },
-}
-WHEN = ("last week", "on Friday", "yesterday", "last month", "over the weekend",
-        "on Monday evening", "recently", "a few days ago", "during the holidays")
-
-POSITIVE_STRONG = ("excellent", "superb", "fantastic", "wonderful", "outstanding",
-                   "brilliant", "amazing", "terrific", "exceptional", "marvelous")
-POSITIVE_MILD = ("good", "nice", "pleasant", "solid", "enjoyable", "lovely", "impressive",
-                 "charming", "great", "satisfying", "likeable", "neat")
-NEGATIVE_STRONG = ("awful", "terrible", "dreadful", "horrible", "atrocious", "abysmal",
-                   "disastrous", "appalling", "dismal", "horrendous")
-NEGATIVE_MILD = ("bad", "poor", "bland", "disappointing", "mediocre", "weak", "dull",
-                 "sloppy", "clumsy", "tedious", "boring", "underwhelming")
-NEUTRAL_ADJ = ("okay", "average", "fine", "passable", "ordinary", "adequate",
-               "unremarkable", "acceptable", "standard", "middling")
-# adjectives whose negation reads naturally ("not good" -> negative, "not bad" -> positive)
-NEGATABLE = {1: ("good", "great", "nice", "pleasant", "enjoyable", "impressive"),
-             -1: ("bad", "disappointing", "bland", "dull", "boring", "weak")}
-
-# "" entries: no intensifier most of the time
-MILD_INTENSIFIERS = ("", "", "", "", "really", "very", "quite", "rather", "pretty", "so",
-                     "genuinely", "remarkably", "somewhat", "incredibly", "extremely")
-STRONG_INTENSIFIERS = ("", "", "", "absolutely", "truly", "simply", "just")
-NEGATIONS = ("was not {adj}", "wasn't {adj}", "was not {adj} at all", "was never {adj}",
-             "was hardly {adj}", "was not particularly {adj}")
-COMPARATIVE = {1: "better", -1: "worse"}
-FIND_NOTHING = {1: "wrong with", -1: "good about"}  # "could not find anything good about"
-
-VERDICTS = {
-    1: ("{Subj} would recommend it to anyone.", "{Subj} already told {poss} friends about it.",
-        "It was worth every penny, {subj} said.", "{Subj} was glad {subj} chose it.",
-        "{Subj} gave it five stars."),
-    -1: ("{Subj} wants {poss} money back.", "{Subj} will warn {poss} friends about it.",
-         "It was a waste of money, {subj} said.", "{Subj} regrets choosing it.",
-         "{Subj} gave it one star."),
-    0: ("{Subj} has no strong feelings either way.", "It was about what {subj} expected.",
-        "{Subj} gave it three stars.", "{Subj} called it fair, nothing more.",
-        "{Subj} shrugged when asked about it."),
-}
-
-# relative weights of the main-sentence constructions, tuned for TF-IDF accuracy ~0.85
-POLAR_WEIGHTS = {"direct": 0.50, "negated": 0.20, "contrast": 0.20, "reinforced": 0.10}
-NEUTRAL_WEIGHTS = {"middling": 0.30, "neither": 0.10, "not_great_not_bad": 0.20,
-                   "mixed": 0.15, "balanced": 0.25}
-TAIL_PROBS = {"none": 0.30, "filler": 0.35, "verdict": 0.35}
-
-
-# --------------------------------------------------------------------------- helpers
-
-class _Ctx:
-    """Per-row context: random generator, reviewer pronouns, domain word lists."""
-
-    def __init__(self, rng: np.random.Generator, gender: str, domain: str) -> None:
-        self.rng = rng
-        self.pron = PRONOUNS[gender]
-        self.domain = DOMAINS[domain]
-        self.aspects = self.domain["aspects"]
-
-    def pick(self, seq: Sequence[str]) -> str:
-        return seq[int(self.rng.integers(len(seq)))]
-
-    def two_aspects(self) -> tuple[str, str]:
-        i, j = self.rng.choice(len(self.aspects), size=2, replace=False)
-        return self.aspects[int(i)], self.aspects[int(j)]
-
-    def adj(self, polarity: int) -> str:
-        """A positive (1) or negative (-1) adjective, with an optional intensifier."""
-        if self.rng.random() < 0.4:
-            words, intensifiers = (POSITIVE_STRONG if polarity > 0 else NEGATIVE_STRONG,
-                                   STRONG_INTENSIFIERS)
-        else:
-            words, intensifiers = (POSITIVE_MILD if polarity > 0 else NEGATIVE_MILD,
-                                   MILD_INTENSIFIERS)
-        word, intens = self.pick(words), self.pick(intensifiers)
-        return f"{intens} {word}" if intens else word
-
-    def fill(self, template: str) -> str:
-        """Substitute the reviewer's pronouns into ``template``."""
-        p = self.pron
-        return template.format(subj=p["subj"], Subj=p["subj"].capitalize(), obj=p["obj"],
-                               poss=p["poss"], Poss=p["poss"].capitalize(),
-                               poss_abs=p["poss_abs"])
-
-    def clause(self, aspect: str, predicate: str) -> str:
-        """``the <aspect> <predicate>``, sometimes framed as the reviewer's opinion."""
-        frame = self.pick(("the {a} {p}", "the {a} {p}", "{subj} thought the {a} {p}",
-                           "{subj} felt the {a} {p}", "in {poss} view the {a} {p}"))
-        return self.fill(frame.replace("{a}", aspect).replace("{p}", predicate))
-
-
-def _sentence(text: str) -> str:
-    return text[0].upper() + text[1:] + "."
-
-
-# --------------------------------------------------------------------------- polar constructions
-
-def _direct(ctx: _Ctx, polarity: int) -> str:
-    """``The food was really excellent.``"""
-    return _sentence(ctx.clause(ctx.pick(ctx.aspects), f"was {ctx.adj(polarity)}"))
-
-
-def _negated(ctx: _Ctx, polarity: int) -> str:
-    """Negation flips the adjective: ``was not good`` -> negative, ``wasn't bad`` -> positive."""
-    aspect = ctx.pick(ctx.aspects)
-    form = ctx.rng.random()
-    if form < 0.7:
-        adj = ctx.pick(NEGATABLE[-polarity])
-        return _sentence(ctx.clause(aspect, ctx.pick(NEGATIONS).format(adj=adj)))
-    word = COMPARATIVE[polarity]
-    if form < 0.85:
-        return _sentence(ctx.clause(aspect, f"could not have been {word}"))
-    return _sentence(ctx.fill(f"{{subj}} could not find anything {FIND_NOTHING[polarity]} "
-                              f"the {aspect}"))
-
-
-def _contrast(ctx: _Ctx, polarity: int) -> str:
-    """Two aspects with opposite polarity; the clause after ``but`` (or the main one) decides."""
-    loser, winner = ctx.two_aspects()
-    # the overruled clause is sometimes merely middling ("the service was fine, but ...")
-    weak = ctx.pick(NEUTRAL_ADJ) if ctx.rng.random() < 0.4 else ctx.adj(-polarity)
-    bad = f"the {loser} was {weak}"
-    good = f"the {winner} was {ctx.adj(polarity)}"
-    form = ctx.rng.random()
-    if form < 0.5:
-        return _sentence(f"{bad}, but {good}")
-    if form < 0.75:
-        return _sentence(f"{ctx.pick(('although', 'while'))} {bad}, {good}")
-    return _sentence(f"{good}, even though {bad}")
-
-
-def _reinforced(ctx: _Ctx, polarity: int) -> str:
-    """Two aspects agreeing, the second possibly negated: ``good, and the X wasn't bad either``."""
-    a1, a2 = ctx.two_aspects()
-    if ctx.rng.random() < 0.5:
-        second = f"was {ctx.adj(polarity)} too"
-    else:
-        second = ctx.pick(NEGATIONS).format(adj=ctx.pick(NEGATABLE[-polarity])) + " either"
-    return _sentence(f"the {a1} was {ctx.adj(polarity)}, and the {a2} {second}")
-
-
-# --------------------------------------------------------------------------- neutral constructions
-
-def _middling(ctx: _Ctx) -> str:
-    """``The service was okay.``"""
-    hedge = ctx.pick(("", "", "just ", "pretty ", "rather ", "quite "))
-    return _sentence(ctx.clause(ctx.pick(ctx.aspects), f"was {hedge}{ctx.pick(NEUTRAL_ADJ)}"))
-
-
-def _neither(ctx: _Ctx) -> str:
-    """``The plot was neither good nor bad.``"""
-    pos, neg = ctx.pick(POSITIVE_MILD), ctx.pick(NEGATIVE_MILD)
-    first, second = (pos, neg) if ctx.rng.random() < 0.5 else (neg, pos)
-    return _sentence(ctx.clause(ctx.pick(ctx.aspects), f"was neither {first} nor {second}"))
-
-
-def _not_great_not_bad(ctx: _Ctx) -> str:
-    """``The soup wasn't great, but it wasn't terrible either.``"""
-    pos, neg = ctx.pick(NEGATABLE[1]), ctx.pick(NEGATIVE_STRONG + NEGATABLE[-1])
-    if ctx.rng.random() < 0.5:
-        pos, neg = neg, pos
-    form = ctx.pick(("wasn't {a}, but it wasn't {b} either", "was not {a}, but not {b} either",
-                     "was not {a} and not {b}", "was hardly {a}, but hardly {b}"))
-    return _sentence(ctx.clause(ctx.pick(ctx.aspects), form.format(a=pos, b=neg)))
-
-
-def _mixed(ctx: _Ctx) -> str:
-    """Opposite aspects with a balanced verdict: ``..., but ..., so it evened out.``"""
-    a1, a2 = ctx.two_aspects()
-    polarity = 1 if ctx.rng.random() < 0.5 else -1
-    verdict = ctx.pick(("so it evened out", "so overall it was average",
-                        "so on balance it was just okay", "which left {obj} undecided",
-                        "so {subj} has mixed feelings", "so overall it was fine"))
-    return _sentence(ctx.fill(
-        f"the {a1} was {ctx.adj(polarity)}, but the {a2} was {ctx.adj(-polarity)}, {verdict}"
-    ))
-
-
-def _balanced(ctx: _Ctx) -> str:
-    """Opposite aspects side by side, no ``but`` to tip the scale: ``great, and ... awful``."""
-    a1, a2 = ctx.two_aspects()
-    polarity = 1 if ctx.rng.random() < 0.5 else -1
-    joiner = ctx.pick((", and", " and", ", while", " while"))
-    return _sentence(f"the {a1} was {ctx.adj(polarity)}{joiner} the {a2} was {ctx.adj(-polarity)}")
-
-
-POLAR: dict[str, Callable[[_Ctx, int], str]] = {
-    "direct": _direct, "negated": _negated, "contrast": _contrast, "reinforced": _reinforced,
-}
-NEUTRAL: dict[str, Callable[[_Ctx], str]] = {
-    "middling": _middling, "neither": _neither, "not_great_not_bad": _not_great_not_bad,
-    "mixed": _mixed, "balanced": _balanced,
-}
 
 
 # --------------------------------------------------------------------------- reviews
