@@ -14,12 +14,16 @@ import dataclasses
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .store import StoredRun, read_run
 from .suite import AuditSpec, Suite
 
-__all__ = ["RunResult", "load_run"]
+__all__ = ["SEED_GROUPS", "RunResult", "load_run", "power_note"]
+
+SEED_GROUPS = ("train_size", "label_noise", "strategy")
+"""What the seeds of a grid are repeats of: intervals over seeds are per these keys by default."""
 
 
 class RunResult:
@@ -143,6 +147,164 @@ class RunResult:
         unused = diag[diag["metric"] == "membership_nonmembers_unused"]["value"]
         return "pool" if (unused == 1).any() else "test"
 
+    def over_seeds(self, metrics: list[str] | tuple[str, ...], *, by: tuple[str, ...] = SEED_GROUPS,
+                   group: str | None = None, checkpoint: str = "final") -> pd.DataFrame:
+        """Mean and 95% interval over seeds of each of ``metrics`` per ``by`` (kept per choice).
+
+        Without ``group`` the values are the per-cell scores (:meth:`cell_scores` with the extras);
+        with ``group`` the stored diagnostic rows of that group column or subgroup. Intervals are
+        cut at each score's range (``clipped`` says where). Columns: ``by``, ``metric, mean, low,
+        high, n, method, clipped, values`` (the seeds' values in seed order), as
+        :func:`overfit_lab.stats.summarize` returns them.
+        """
+        from .scores import ALL_SCORES
+        from .stats import summarize
+
+        key = (tuple(metrics), tuple(by), group, checkpoint)
+        cache = self.__dict__.setdefault("_over_seeds", {})
+        if key not in cache:
+            frame = self._cell_values(list(metrics), group, checkpoint)
+            present = [m for m in metrics if m in frame.columns]
+            cache[key] = summarize(frame, present, by=list(by),
+                                   bounds={m: ALL_SCORES[m].bounds for m in present if m in ALL_SCORES})
+        return cache[key]
+
+    def _cell_values(self, metrics: list[str], group: str | None, checkpoint: str) -> pd.DataFrame:
+        """One row per cell (``CELL_KEYS``) and a column per metric it has."""
+        from .scores import CELL_KEYS
+
+        if group is None:
+            return self.cell_scores(checkpoint=checkpoint, extra=True)
+        diag = self.diagnostics
+        if diag.empty:
+            return pd.DataFrame(columns=CELL_KEYS)
+        rows = diag[(diag["checkpoint"] == checkpoint) & diag["metric"].isin(metrics)
+                    & (diag["group"] == group)]
+        wide = rows.set_index(["cell_id", "metric"])["value"].unstack("metric")
+        return self.cells[CELL_KEYS].merge(wide, left_on="cell_id", right_index=True)
+
+    @cached_property
+    def interval_method(self) -> str:
+        """How the intervals over seeds are made: ``"none"`` (one seed), ``"two seeds"`` (their
+        values are shown instead), ``"t"`` or ``"bootstrap"`` (BCa)."""
+        from .stats import BOOTSTRAP_MIN_SEEDS
+
+        seeds = len(self.suite.grid.seeds)
+        if seeds < 3:
+            return "none" if seeds < 2 else "two seeds"
+        return "bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "t"
+
+    @cached_property
+    def best_epochs(self) -> pd.Series:
+        """Per finished cell (index ``cell_id``): the epoch of its lowest validation loss over
+        everything it trained."""
+        general = self.generalization
+        if general.empty:
+            return pd.Series(dtype=float)
+        return general.sort_values("epochs").groupby("cell_id")["best_epoch"].last()
+
+    @cached_property
+    def check_report(self):
+        """The suite's own checks evaluated on this run (:func:`overfit_lab.check_run`), or
+        ``None`` when the suite has none."""
+        from .checks import check_run
+
+        return check_run(self) if self.suite.checks else None
+
+    @cached_property
+    def group_rates(self) -> pd.DataFrame:
+        """Per size x strategy x subgroup: accuracy and the selection, true and false positive
+        rates at the final checkpoint, each the mean over seeds (NaN where the group was too small
+        in every seed)."""
+        diag = self.diagnostics
+        metrics = ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"]
+        if diag.empty:
+            return pd.DataFrame()
+        rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics) & diag["group"].notna()]
+        if rows.empty:
+            return pd.DataFrame()
+        rows = rows.merge(self.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
+        return rows.pivot_table(index=["train_size", "strategy", "group"], columns="metric", values="value",
+                                aggfunc="mean").reset_index()
+
+    @cached_property
+    def counterfactual_pooled(self) -> pd.DataFrame:
+        """Per size x strategy: the identity-swap flip rate pooled over seeds (flipped / swapped
+        texts, ``k`` of ``n``) with its Wilson 95% interval, the seeds' own rates, and how many seeds
+        and texts per seed were pooled. Runs stored before ``counterfactual_n`` existed have no
+        counts: ``n`` is NaN there."""
+        from .diagnostics.bias import wilson_interval
+
+        columns = ["train_size", "strategy", "seeds", "k", "n", "rate", "low", "high", "texts", "rates"]
+        diag = self.diagnostics
+        if diag.empty:
+            return pd.DataFrame(columns=columns)
+        final = diag[diag["checkpoint"] == "final"].merge(self.cells[["cell_id", "train_size", "strategy"]],
+                                                          on="cell_id")
+        rows = []
+        for (size, strategy), part in sorted(final.groupby(["train_size", "strategy"])):
+            rates = part.loc[part["metric"] == "counterfactual_flip_rate", "value"]
+            if rates.empty:
+                continue
+            counts = part.loc[part["metric"] == "counterfactual_n", "value"]
+            row = {"train_size": size, "strategy": strategy, "seeds": len(rates), "rates": tuple(rates),
+                   "k": np.nan, "n": np.nan, "rate": np.nan, "low": np.nan, "high": np.nan,
+                   "texts": float(counts.mean()) if len(counts) else np.nan}
+            if len(counts) == len(rates):  # runs stored before the counts have none
+                k, n = int(np.round(rates.to_numpy() * counts.to_numpy()).sum()), int(counts.sum())
+                low, high = wilson_interval(k, n)
+                row.update(k=k, n=n, rate=k / n, low=float(low), high=float(high))
+            rows.append(row)
+        return pd.DataFrame(rows, columns=columns)
+
+    @cached_property
+    def headline(self) -> dict:
+        """What a reader needs first, decided here and only worded by the reports.
+
+        ``per_size``: per train size, ``status`` (``"audit"``, ``"one strategy"``, ``"one seed"``,
+        ``"better"`` or ``"none better"``), the strategies significantly ``better`` (comparison
+        rows, largest difference first) and ``worse`` than the reference on test accuracy, and for
+        an audit its ``scores`` row and whether its gap passes the verdict's ``accuracy_gap``.
+        ``worst``: the cell with the largest accuracy gap at the largest epoch value, with how many
+        cells overfit there. ``power``: when nothing is significant, how many comparisons were
+        corrected together and the closest one. ``finished``, ``failed``, ``total``: cell counts.
+        """
+        scores, comparisons = self.scores, self.comparisons
+        per_size = []
+        for size in sorted(scores["train_size"].unique()) if not scores.empty else []:
+            rows = pd.DataFrame() if comparisons.empty else comparisons[
+                (comparisons["train_size"] == size) & (comparisons["metric"] == "test_accuracy")]
+            better = rows[rows["verdict"] == "better"] if not rows.empty else rows
+            worse = rows[rows["verdict"] == "worse"] if not rows.empty else rows
+            item = {"size": int(size), "better": [], "worse": [] if worse.empty else list(worse["strategy"])}
+            if self.audit is not None:
+                audited = scores.iloc[0]
+                item.update(status="audit", scores=audited,
+                            overfit=bool(audited["gap_accuracy"] > self.suite.verdict.accuracy_gap))
+            elif rows.empty:
+                item["status"] = "one strategy"
+            elif (rows["verdict"] == "one seed: no test").all():
+                item["status"] = "one seed"
+            elif not better.empty:
+                item.update(status="better",
+                            better=list(better.sort_values("mean_difference", ascending=False).itertuples()))
+            else:
+                item["status"] = "none better"
+            per_size.append(item)
+        worst = None
+        general = self.generalization
+        if not general.empty:
+            last = general[general["epochs"] == general["epochs"].max()]
+            row = last.loc[last["gap_accuracy"].idxmax()]
+            worst = {"cell": row.cell_id, "gap": row.gap_accuracy, "verdict": row.verdict,
+                     "reason": row.reason, "overfit": int((last["verdict"] == "overfit").sum()),
+                     "cells": len(last)}
+        cells = self.cells
+        power = power_note(self.comparisons, self.suite.statistics.alpha)
+        return {"per_size": per_size, "worst": worst, "power": power,
+                "finished": int((cells["status"] == "finished").sum()),
+                "failed": int((cells["status"] != "finished").sum()), "total": len(cells)}
+
     @cached_property
     def learning_curves(self) -> pd.DataFrame:
         """The accuracy gap against train size per strategy, as a fitted power law."""
@@ -152,6 +314,19 @@ class RunResult:
         if scores.empty:
             return pd.DataFrame()
         return learning_curves(scores, "gap_accuracy", threshold=self.suite.statistics.gap_threshold)
+
+
+def power_note(comparisons: pd.DataFrame, alpha: float) -> dict | None:
+    """Why nothing is significant: how many p-values were corrected together (``tested``), the
+    most seeds behind one (``seeds``) and the ``closest`` comparison (the smallest raw p-value);
+    ``None`` when some comparison is significant or none was tested. The correction multiplies
+    the smallest p-value by the number of tested comparisons, so with few seeds and many metrics
+    even a consistent difference may not survive it."""
+    tested = comparisons.dropna(subset=["p_adjusted"]) if not comparisons.empty else comparisons
+    if tested.empty or (tested["p_adjusted"] < alpha).any():
+        return None
+    closest = tested.loc[tested["t_pvalue"].idxmin()]
+    return {"tested": len(tested), "seeds": int(tested["n"].max()), "closest": closest}
 
 
 def load_run(run_dir: str | Path) -> RunResult:

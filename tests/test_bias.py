@@ -540,17 +540,19 @@ def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
     """The report's bias table (html._bias_rows) on hand-made rows of two seeds at label noise 0.2:
     the DP difference with the mean of the seeds' Newcombe ends and the pair compared, EO too
     small in every seed, Zhao against clean and noisy labels, and the attenuation 1 - 2ρ noted."""
-    from types import SimpleNamespace
+    from pathlib import Path
 
     import pandas as pd
 
+    from overfit_lab.analysis import RunResult
     from overfit_lab.report.html import _bias_rows, _bias_settings
+    from overfit_lab.store import StoredRun
     from overfit_lab.suite import validate_suite
 
     suite = validate_suite({"model": {"name": "m"}, "data": {"builtin": "reviews"},
                             "grid": {"train_sizes": [10], "epochs": [1], "label_noise": [0.2]}})
     cells = pd.DataFrame({"cell_id": ["s0", "s1"], "train_size": 10, "label_noise": 0.2,
-                          "strategy": "baseline"})
+                          "strategy": "baseline", "seed": [0, 1]})
     rows = []
     seeds = {"s0": (0.2, 0.1, 0.3, 0.0, 0.1), "s1": (0.4, 0.2, 0.5, 0.02, 0.12)}
     for cell, (dp, low, high, zhao, noisy) in seeds.items():
@@ -565,7 +567,8 @@ def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
                  (cell, "equalized_odds_difference", np.nan, "gender", None)]
     diag = pd.DataFrame(rows, columns=["cell_id", "metric", "value", "group", "op"])
     diag["checkpoint"] = "final"
-    run = SimpleNamespace(suite=suite, cells=cells, diagnostics=diag)
+    run = RunResult(StoredRun(run_dir=Path("."), suite=suite, environment={}, meta={}, cells=cells,
+                              metrics=pd.DataFrame(), diagnostics=diag, examples=pd.DataFrame()))
     (row,) = _bias_rows(run)
     assert (row["column"], row["size"], row["noise"], row["strategy"]) == ("gender", 10, "0.2", "baseline")
     assert row["values"][1].startswith("0.010") and row["values"][2].startswith("0.110")

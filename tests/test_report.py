@@ -148,7 +148,7 @@ def test_report_in_headless_chromium(hostile_run, tmp_path):
 def test_power_note_names_the_closest_call_when_nothing_survives_the_correction():
     import pandas as pd
 
-    from overfit_lab.report.html import _power_note
+    from overfit_lab.analysis import power_note
     from overfit_lab.stats import adjust_pvalues
 
     raw = [0.004, 0.03, 0.5, float("nan")]
@@ -156,12 +156,13 @@ def test_power_note_names_the_closest_call_when_nothing_survives_the_correction(
                           "metric": ["test_accuracy", "gap_accuracy", "ece", "ece"], "n": [3, 3, 3, 3],
                           "t_pvalue": raw, "mean_difference": [0.02, -0.01, 0.0, 0.0]})
     frame["p_adjusted"] = adjust_pvalues(frame["t_pvalue"].to_numpy(), "holm")
-    note = _power_note(frame, alpha=0.01)
+    note = power_note(frame, alpha=0.01)
     assert note["tested"] == 3 and note["seeds"] == 3
-    assert (note["strategy"], note["size"], note["difference"]) == ("a", 100, "+0.020")
-    assert note["p_adjusted"] == "0.012"  # Holm: 0.004 x 3 tested p-values
-    assert _power_note(frame, alpha=0.05) is None  # 0.012 < 0.05: something is significant
-    assert _power_note(frame.iloc[:0], alpha=0.05) is None
+    closest = note["closest"]
+    assert (closest.strategy, closest.train_size, closest.mean_difference) == ("a", 100, 0.02)
+    assert closest.p_adjusted == pytest.approx(0.012)  # Holm: 0.004 x 3 tested p-values
+    assert power_note(frame, alpha=0.05) is None  # 0.012 < 0.05: something is significant
+    assert power_note(frame.iloc[:0], alpha=0.05) is None
 
 
 def test_learning_curve_rows_never_extrapolate_two_sizes_or_beyond_the_cap():
@@ -184,11 +185,12 @@ def test_learning_curve_rows_never_extrapolate_two_sizes_or_beyond_the_cap():
 def test_counterfactual_flip_rate_pools_counts_over_seeds_with_a_wilson_interval():
     """The report's flip rate is k/N over every seed's swapped texts, with scipy's Wilson interval
     (never the t interval over 2 seeds that reached below 0), and it states the counts."""
-    from types import SimpleNamespace
+    from pathlib import Path
 
     from scipy.stats import binomtest
 
-    from overfit_lab.report.html import _counterfactual_rows
+    from overfit_lab.analysis import RunResult
+    from overfit_lab.store import StoredRun
 
     cells = pd.DataFrame({"cell_id": ["a", "b"], "train_size": [100, 100], "strategy": ["baseline"] * 2})
     rows = []
@@ -199,11 +201,13 @@ def test_counterfactual_flip_rate_pools_counts_over_seeds_with_a_wilson_interval
                   "value": float(n)},
                  {"cell_id": cell, "checkpoint": "final", "metric": "counterfactual_abs_change",
                   "group": None, "value": 0.01}]
-    run = SimpleNamespace(diagnostics=pd.DataFrame(rows), cells=cells)
-    (row,) = _counterfactual_rows(run)
+    run = RunResult(StoredRun(run_dir=Path("."), suite=None, environment={}, meta={}, cells=cells,
+                              metrics=pd.DataFrame(), diagnostics=pd.DataFrame(rows), examples=pd.DataFrame()))
+    (row,) = run.counterfactual_pooled.itertuples()
     expected = binomtest(2, 95).proportion_ci(method="wilson")
-    assert row["rate"] == f"{2 / 95:.3f} [{expected.low:.3f}, {expected.high:.3f}]"
-    assert row["n"] == "2 of 95 (2 seeds × 48 texts)" and row["seeds"] == "0.000, 0.043"
+    assert (row.k, row.n, row.seeds, row.texts) == (2, 95, 2, 47.5)
+    assert (row.low, row.high) == pytest.approx((expected.low, expected.high))
+    assert row.rates == pytest.approx((0.0, 2 / 47))
 
 
 @pytest.mark.parametrize(("mean", "low", "high", "values", "expected"), [
@@ -213,18 +217,26 @@ def test_counterfactual_flip_rate_pools_counts_over_seeds_with_a_wilson_interval
     (0.3, np.nan, np.nan, [0.3], "0.300"),
 ])
 def test_interval_text_never_shows_a_symmetric_interval_that_is_not(mean, low, high, values, expected):
-    from overfit_lab.report.html import _fmt_interval
+    from overfit_lab.report.formatting import interval
 
-    assert _fmt_interval(mean, low, high, values) == expected
+    assert interval(mean, low, high, values) == expected
 
 
 def test_html_interval_is_clipped_to_the_metric_range():
     """Three seeds of a proportion near 0: the t interval (scipy) reaches below 0; the text is cut at 0."""
+    import pandas as pd
     from scipy import stats
 
-    from overfit_lab.report.html import _fmt
+    from overfit_lab.report.formatting import compact, interval
+    from overfit_lab.stats import summarize
 
     values = np.array([0.0, 0.0, 0.03])
     low, high = stats.t.interval(0.95, 2, loc=values.mean(), scale=stats.sem(values))
     assert low < 0
-    assert _fmt(values, "counterfactual_flip_rate") == f"{values.mean():.3f} [0.000, {high:.3f}]"
+    frame = pd.DataFrame({"train_size": 10, "label_noise": 0.0, "strategy": "s", "seed": [0, 1, 2],
+                          "counterfactual_flip_rate": values})
+    bounds = {"counterfactual_flip_rate": (0.0, 1.0)}
+    row = summarize(frame, ["counterfactual_flip_rate"], bounds=bounds).iloc[0]
+    assert interval(row["mean"], row["low"], row["high"], row["values"]) == (
+        f"{values.mean():.3f} [0.000, {high:.3f}]")
+    assert row["clipped"] and compact(row) == f"{values.mean():.3f}[0.00,{high:.2f}]"

@@ -13,8 +13,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..stats import mean_ci
-
 # the membership attack's non-members, by RunResult.membership_nonmembers
 NONMEMBERS = {"pool": "unused training rows", "test": "test rows", None: "test rows"}
 
@@ -44,6 +42,7 @@ def learning_curves(run) -> go.Figure | None:
     series = [("train", "loss", 1, "#1f77b4", "solid"), ("validation", "loss", 1, "#d62728", "solid"),
               ("train", "accuracy", 2, "#1f77b4", "dot"), ("validation", "accuracy", 2, "#d62728", "dot")]
     buttons, shapes_per_cell = [], []
+    best_epochs = run.best_epochs
     for k, cell_id in enumerate(finished):
         rows = metrics[metrics["cell_id"] == cell_id]
         for split, metric, col, color, dash in series:
@@ -51,8 +50,8 @@ def learning_curves(run) -> go.Figure | None:
             fig.add_trace(go.Scatter(x=part["epoch"], y=part["value"], name=f"{split} {metric}",
                                      mode="lines+markers", line={"color": color, "dash": dash},
                                      visible=k == 0, legendgroup=f"{split}{metric}"), row=1, col=col)
-        val = rows[(rows["split"] == "validation") & (rows["metric"] == "loss")]
-        best = int(val.loc[val["value"].idxmin(), "epoch"]) if not val.empty else None
+        best = best_epochs.get(cell_id)
+        best = None if best is None or pd.isna(best) else int(best)
         shapes = [] if best is None else [
             {"type": "line", "xref": xref, "yref": "paper", "x0": best, "x1": best, "y0": 0, "y1": 1,
              "line": {"color": "#555", "dash": "dash", "width": 1}} for xref in ("x", "x2")]
@@ -77,12 +76,13 @@ def gap_vs_size(run, scores: pd.DataFrame, curves: pd.DataFrame) -> go.Figure | 
         return None
     colors = _colors(run.suite.grid.strategies)
     fig = go.Figure()
-    for strategy, rows in scores.groupby("strategy", sort=False):
-        stats = [(size, mean_ci(g["gap_accuracy"].to_numpy())) for size, g in rows.groupby("train_size")]
-        x = [s for s, _ in stats]
-        mean = [c.mean for _, c in stats]
-        low = [c.low if not np.isnan(c.low) else c.mean for _, c in stats]
-        high = [c.high if not np.isnan(c.high) else c.mean for _, c in stats]
+    bands = run.over_seeds(["gap_accuracy"], by=("strategy", "train_size"))
+    for strategy in scores["strategy"].unique():
+        band = bands[bands["strategy"] == strategy].sort_values("train_size")
+        x = band["train_size"].tolist()
+        mean = band["mean"].tolist()
+        low = band["low"].fillna(band["mean"]).tolist()
+        high = band["high"].fillna(band["mean"]).tolist()
         color = colors.get(strategy, "#333")
         fig.add_trace(go.Scatter(x=x + x[::-1], y=high + low[::-1], fill="toself", line={"width": 0},
                                  fillcolor=_rgba(color, 0.15), hoverinfo="skip", showlegend=False,

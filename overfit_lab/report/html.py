@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..scores import ALL_SCORES, SCORES
-from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
+from ..analysis import SEED_GROUPS as SEED_KEYS
+from ..scores import SCORES
 from ..store import write_text_atomic
 from . import figures
+from .formatting import interval, mean_ends, p_value, signed_interval
 
 REPORT_NAME = "report.html"
 EXAMPLES_SHOWN = 10
@@ -52,7 +53,7 @@ def render_report(run) -> str:
         "run": run,
         "title": run.suite.name,
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "headline": _headline(run, scores, comparisons),
+        "headline": _headline(run),
         "summary": _summary_rows(run, summary),
         "summary_columns": [SCORES[m].label for m in SUMMARY_SCORES if m in set(summary.get("metric", []))],
         "comparisons": _comparison_rows(comparisons),
@@ -90,89 +91,64 @@ def _figure_json(fig) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _fmt(values, metric: str | None = None) -> str:
-    """Mean over seeds with its interval (clipped to ``metric``'s range), as :func:`_fmt_interval`."""
-    x = np.asarray(values, dtype=float)
-    ci = mean_ci(x)
-    low, high = ci.low, ci.high
-    if metric in ALL_SCORES and not np.isnan(low):
-        low, high = np.clip([low, high], *ALL_SCORES[metric].bounds)
-    return _fmt_interval(ci.mean, low, high, x)
+def _fmt_row(row) -> str:
+    """An :meth:`~overfit_lab.analysis.RunResult.over_seeds` row as the tables show it."""
+    return "–" if row is None else interval(row["mean"], row["low"], row["high"], row["values"])
+
+
+def _seed_rows(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict:
+    """An ``over_seeds`` frame by (``keys``..., metric)."""
+    return {(*(getattr(r, k) for k in keys), r.metric): r._asdict() for r in frame.itertuples(index=False)}
 
 
 def _ci_method(run) -> str:
-    seeds = len(run.suite.grid.seeds)
-    if seeds < 2:
+    method, seeds = run.interval_method, len(run.suite.grid.seeds)
+    if method == "none":
         return "one seed: no confidence intervals and no significance can be claimed"
-    if seeds == 2:
+    if method == "two seeds":
         return ("mean, and the two seeds' values in brackets: a t interval over 2 seeds has 1 degree "
                 "of freedom (t = 12.71, half-width 12.7 × half their difference) and says little")
-    method = "BCa bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "Student's t"
-    return (f"mean ± half-width of the 95% {method} interval over {seeds} seeds; [low, high] where "
+    name = "BCa bootstrap" if method == "bootstrap" else "Student's t"
+    return (f"mean ± half-width of the 95% {name} interval over {seeds} seeds; [low, high] where "
             "the interval is not symmetric (BCa, or cut at the metric's range)")
 
 
-def _headline(run, scores: pd.DataFrame, comparisons: pd.DataFrame) -> dict:
-    """What a reader needs first: who wins where (with significance), the worst overfitting."""
-    reference = run.suite.reference_strategy
+def _headline(run) -> dict:
+    """The analysis' headline (who wins where, the worst overfitting, the power note) in words."""
+    facts, reference = run.headline, run.suite.reference_strategy
     per_size = []
-    if not scores.empty:
-        for size in sorted(scores["train_size"].unique()):
-            rows = pd.DataFrame() if comparisons.empty else comparisons[
-                (comparisons["train_size"] == size) & (comparisons["metric"] == "test_accuracy")]
-            better = rows[rows["verdict"] == "better"] if not rows.empty else rows
-            worse = rows[rows["verdict"] == "worse"] if not rows.empty else rows
-            if run.audit is not None:
-                audit = scores.iloc[0]
-                text = (f"audit of an existing model (no training): training vs held-out "
-                        f"{run.audit.held_out} data, accuracy gap {audit['gap_accuracy']:.3f}, "
-                        f"loss gap {audit['gap_loss']:.3f}")
-                kind = "bad" if audit["gap_accuracy"] > run.suite.verdict.accuracy_gap else "neutral"
-            elif rows.empty:
-                text, kind = "only one strategy: nothing to compare", "neutral"
-            elif (rows["verdict"] == "one seed: no test").all():
-                text, kind = "one seed: no significance can be claimed", "neutral"
-            elif not better.empty:
-                best = better.sort_values("mean_difference", ascending=False).iloc[0]
-                text = (f"{best.strategy} beats {reference} on test accuracy by {best.mean_difference:+.3f} "
-                        f"(adjusted p = {best.p_adjusted:.3g})")
-                others = [s for s in better["strategy"] if s != best.strategy]
-                if others:
-                    text += f"; also better: {', '.join(others)}"
-                kind = "good"
-            else:
-                text = f"no strategy is significantly better than {reference} on test accuracy"
-                kind = "neutral"
-            if not worse.empty:
-                text += f"; significantly worse: {', '.join(worse['strategy'])}"
-            per_size.append({"size": int(size), "text": text, "kind": kind})
-    worst = None
-    general = run.generalization
-    if not general.empty:
-        last = general[general["epochs"] == general["epochs"].max()]
-        row = last.loc[last["gap_accuracy"].idxmax()]
-        worst = {"cell": row.cell_id, "gap": row.gap_accuracy, "verdict": row.verdict, "reason": row.reason,
-                 "overfit": int((last["verdict"] == "overfit").sum()), "cells": len(last)}
-    cells = run.cells
-    power = _power_note(comparisons, run.suite.statistics.alpha)
-    return {"per_size": per_size, "worst": worst, "power": power,
-            "finished": int((cells["status"] == "finished").sum()),
-            "failed": int((cells["status"] != "finished").sum()), "total": len(cells)}
-
-
-def _power_note(comparisons: pd.DataFrame, alpha: float) -> dict | None:
-    """Why nothing is significant: how many p-values were corrected together, and the closest call.
-
-    The correction multiplies the smallest p-value by the number of tested comparisons, so with few
-    seeds and many metrics even a consistent difference may not survive it.
-    """
-    tested = comparisons.dropna(subset=["p_adjusted"]) if not comparisons.empty else comparisons
-    if tested.empty or (tested["p_adjusted"] < alpha).any():
-        return None
-    closest = tested.loc[tested["t_pvalue"].idxmin()]
-    return {"tested": len(tested), "seeds": int(tested["n"].max()), "p_adjusted": _p(closest.p_adjusted),
-            "t_p": _p(closest.t_pvalue), "strategy": closest.strategy, "size": int(closest.train_size),
-            "metric": SCORES[closest.metric].label, "difference": f"{closest.mean_difference:+.3f}"}
+    for item in facts["per_size"]:
+        status = item["status"]
+        if status == "audit":
+            audited = item["scores"]
+            text = (f"audit of an existing model (no training): training vs held-out "
+                    f"{run.audit.held_out} data, accuracy gap {audited['gap_accuracy']:.3f}, "
+                    f"loss gap {audited['gap_loss']:.3f}")
+            kind = "bad" if item["overfit"] else "neutral"
+        elif status == "one strategy":
+            text, kind = "only one strategy: nothing to compare", "neutral"
+        elif status == "one seed":
+            text, kind = "one seed: no significance can be claimed", "neutral"
+        elif status == "better":
+            best, *others = item["better"]
+            text = (f"{best.strategy} beats {reference} on test accuracy by {best.mean_difference:+.3f} "
+                    f"(adjusted p = {best.p_adjusted:.3g})")
+            if others:
+                text += f"; also better: {', '.join(r.strategy for r in others)}"
+            kind = "good"
+        else:
+            text, kind = f"no strategy is significantly better than {reference} on test accuracy", "neutral"
+        if item["worse"]:
+            text += f"; significantly worse: {', '.join(item['worse'])}"
+        per_size.append({"size": item["size"], "text": text, "kind": kind})
+    power = None
+    if facts["power"] is not None:
+        closest = facts["power"]["closest"]
+        power = {"tested": facts["power"]["tested"], "seeds": facts["power"]["seeds"],
+                 "p_adjusted": p_value(closest.p_adjusted), "t_p": p_value(closest.t_pvalue),
+                 "strategy": closest.strategy, "size": int(closest.train_size),
+                 "metric": SCORES[closest.metric].label, "difference": f"{closest.mean_difference:+.3f}"}
+    return {**facts, "per_size": per_size, "power": power}
 
 
 def _summary_rows(run, summary: pd.DataFrame) -> list[dict]:
@@ -188,10 +164,6 @@ def _summary_rows(run, summary: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _fmt_row(row) -> str:
-    return _fmt_interval(row["mean"], row["low"], row["high"], row.get("values"))
-
-
 def _comparison_rows(comparisons: pd.DataFrame) -> list[dict]:
     if comparisons.empty:
         return []
@@ -199,18 +171,13 @@ def _comparison_rows(comparisons: pd.DataFrame) -> list[dict]:
     order = {name: i for i, name in enumerate(SCORES)}
     ordered = comparisons.assign(order=comparisons["metric"].map(order))
     for r in ordered.sort_values(["train_size", "label_noise", "order", "strategy"]).itertuples():
-        ci = "" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]"
         rows.append({"size": int(r.train_size), "metric": SCORES[r.metric].label, "strategy": r.strategy,
                      "mean": f"{r.mean:.3f}", "reference": f"{r.reference_mean:.3f}",
-                     "difference": f"{r.mean_difference:+.3f}{ci}", "t_p": _p(r.t_pvalue),
-                     "wilcoxon_p": _p(r.wilcoxon_pvalue), "effect": "–" if np.isnan(r.effect_size)
-                     else f"{r.effect_size:+.2f}", "p_adjusted": _p(r.p_adjusted), "verdict": r.verdict,
-                     "n": int(r.n)})
+                     "difference": signed_interval(r.mean_difference, r.low, r.high),
+                     "t_p": p_value(r.t_pvalue), "wilcoxon_p": p_value(r.wilcoxon_pvalue),
+                     "effect": p_value(r.effect_size, spec="+.2f"), "p_adjusted": p_value(r.p_adjusted),
+                     "verdict": r.verdict, "n": int(r.n)})
     return rows
-
-
-def _p(value: float) -> str:
-    return "–" if np.isnan(value) else f"{value:.3g}"
 
 
 def _curve_rows(curves: pd.DataFrame) -> list[dict]:
@@ -233,11 +200,6 @@ def _label(run, value) -> str:
     return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
 
 
-def _mean_ends(low: pd.Series, high: pd.Series, spec: str = ".3f") -> str:
-    """A within-cell interval averaged over seeds: the mean of each end, "–" without one."""
-    return "–" if low.empty else f"[{low.mean():{spec}}, {high.mean():{spec}}]"
-
-
 def _robustness_headline(run) -> dict:
     """Each op's headline severity in readable terms, and per size x strategy the worst drop at
     those severities: mean over seeds, the op(s) it came from, the within-cell paired interval
@@ -252,19 +214,22 @@ def _robustness_headline(run) -> dict:
     if run.diagnostics.empty:
         return {"severities": severities, "rows": []}
     worst = _per_cell(run, "worst_robustness_drop")
+    by = ("train_size", "strategy")
+    seeds = _seed_rows(run.over_seeds([f"worst_robustness_drop{end}" for end in ("", "_low", "_high", "_n")],
+                                      by=by), by)
     order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
     rows = []
     for size, strategy in sorted({(r.train_size, r.strategy) for r in worst.itertuples()},
                                  key=lambda key: (key[0], order.get(key[1], len(order)))):
         cells = worst[(worst["train_size"] == size) & (worst["strategy"] == strategy)]
-        low, high, n = (_cell_values(run, f"worst_robustness_drop_{end}", None, size, strategy)
+        low, high, n = (seeds.get((size, strategy, f"worst_robustness_drop_{end}"), {}).get("mean", np.nan)
                         for end in ("low", "high", "n"))
         ops = pd.Series([f"{r.op} at {r.severity:g}" for r in cells.itertuples()]).value_counts()
         rows.append({"size": int(size), "strategy": strategy,
-                     "drop": _fmt(cells["value"], "worst_robustness_drop"),
+                     "drop": _fmt_row(seeds.get((size, strategy, "worst_robustness_drop"))),
                      "ops": ", ".join(k if c == 1 else f"{k} (×{c})" for k, c in ops.items()),
-                     "interval": _mean_ends(low, high),
-                     "n": "–" if n.empty else f"{n.mean():.0f}"})
+                     "interval": mean_ends(low, high),
+                     "n": "–" if np.isnan(n) else f"{n:.0f}"})
     return {"severities": severities, "rows": rows}
 
 
@@ -303,11 +268,6 @@ def _per_cell(run, metric: str, group: str | None = None) -> pd.DataFrame:
     return rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
 
 
-def _cell_values(run, metric: str, group: str | None, size: int, strategy: str) -> pd.Series:
-    rows = _per_cell(run, metric, group)
-    return rows[(rows["train_size"] == size) & (rows["strategy"] == strategy)]["value"]
-
-
 def _bias_settings(run) -> dict:
     """What the bias table's note needs: the least group size and the label-noise rates > 0."""
     spec = run.suite.diagnostics.bias
@@ -332,37 +292,38 @@ def _bias_rows(run) -> list[dict]:
         run.cells[["cell_id", "train_size", "label_noise", "strategy"]], on="cell_id")
     rows = []
     amplification = ("bias_amplification", "bias_amplification_zhao", "bias_amplification_zhao_noisy")
+    parity = [f"{name}_difference{end}" for name in ("demographic_parity", "equalized_odds")
+              for end in ("", "_low", "_high")]
     for column in columns:
         present = final[(final["metric"] == "bias_amplification") & (final["group"] == column)]
         keys = sorted({(r.train_size, r.label_noise, r.strategy) for r in present.itertuples()})
+        seeds = _seed_rows(run.over_seeds(amplification + tuple(parity), group=column), SEED_KEYS)
         for size, noise, strategy in keys:
             cell = final[(final["train_size"] == size) & (final["label_noise"] == noise)
                          & (final["strategy"] == strategy)]
-            values = [_fmt(cell.loc[(cell["metric"] == m) & (cell["group"] == column), "value"], m)
-                      for m in amplification]
+            values = [_fmt_row(seeds.get((size, noise, strategy, m))) for m in amplification]
             rows.append({"column": column, "size": int(size), "noise": f"{noise:g}", "strategy": strategy,
-                         "values": values, "parity": [_parity_cell(cell, name, column)
-                                                      for name in ("demographic_parity", "equalized_odds")]})
+                         "values": values,
+                         "parity": [_parity_cell(cell, name, column, {m: seeds.get((size, noise, strategy, m))
+                                                                      for m in parity})
+                                    for name in ("demographic_parity", "equalized_odds")]})
     return rows
 
 
 RATE_NAMES = {"selection_rate": "selection rate", "true_positive_rate": "TPR", "false_positive_rate": "FPR"}
 
 
-def _parity_cell(cell: pd.DataFrame, name: str, column: str) -> dict:
+def _parity_cell(cell: pd.DataFrame, name: str, column: str, seeds: dict) -> dict:
     """One size x noise x strategy's ``name`` difference (mean ± interval over the seeds where it
     is defined), Newcombe's interval (mean of its ends) and the pair of groups most often compared."""
-    def values(metric: str) -> pd.Series:
-        return cell[(cell["metric"] == metric) & (cell["group"] == column)]["value"]
-
-    difference = values(f"{name}_difference")
-    defined = difference.dropna()
-    if defined.empty:
+    difference = cell[(cell["metric"] == f"{name}_difference") & (cell["group"] == column)]["value"]
+    summary = seeds.get(f"{name}_difference")
+    if summary is None or summary["n"] == 0:
         return {"difference": "too small" if len(difference) else "–", "interval": "–", "groups": ""}
-    text = _fmt(defined, f"{name}_difference")
-    if len(defined) < len(difference):
-        text += f" ({len(difference) - len(defined)} of {len(difference)} seeds too small)"
-    low, high = values(f"{name}_difference_low").dropna(), values(f"{name}_difference_high").dropna()
+    text = _fmt_row(summary)
+    if summary["n"] < len(difference):
+        text += f" ({len(difference) - summary['n']} of {len(difference)} seeds too small)"
+    low, high = (seeds.get(f"{name}_difference_{end}") or {"mean": np.nan} for end in ("low", "high"))
     pairs = []
     for _, part in cell[cell["group"].fillna("").str.startswith(f"{column}=")].groupby("cell_id"):
         ends = {r.metric: (str(r.group).split("=", 1)[1], r.op, r.value) for r in part.itertuples()
@@ -378,31 +339,27 @@ def _parity_cell(cell: pd.DataFrame, name: str, column: str) -> dict:
         common = pd.Series(pairs).value_counts()
         count = int(common.iloc[0])
         groups = common.index[0] + ("" if count == len(pairs) else f" ({count} of {len(pairs)} seeds)")
-    return {"difference": text, "interval": _mean_ends(low, high),
-            "groups": groups}
+    return {"difference": text, "interval": mean_ends(low["mean"], high["mean"]), "groups": groups}
 
 
 def _counterfactual_rows(run) -> list[dict]:
     """Per size x strategy: the flip rate pooled over seeds (flipped texts / swapped texts) with
     its Wilson 95% interval, the texts counted, the seeds' own rates, and the mean |Δ p|."""
-    from ..diagnostics.bias import wilson_interval
-
-    flips = _per_cell(run, "counterfactual_flip_rate")
+    by = ("train_size", "strategy")
+    seeds = _seed_rows(run.over_seeds(["counterfactual_flip_rate", "counterfactual_abs_change"], by=by), by)
     rows = []
-    for size, strategy in sorted({(r.train_size, r.strategy) for r in flips.itertuples()}):
-        rates = _cell_values(run, "counterfactual_flip_rate", None, size, strategy)
-        counts = _cell_values(run, "counterfactual_n", None, size, strategy)
-        row = {"size": int(size), "strategy": strategy, "seeds": ", ".join(f"{r:.3f}" for r in rates),
-               "change": _fmt(_cell_values(run, "counterfactual_abs_change", None, size, strategy),
-                              "counterfactual_abs_change")}
-        if len(counts) == len(rates) and len(rates):  # runs stored before the counts have none
-            k, n = int(np.round(rates.to_numpy() * counts.to_numpy()).sum()), int(counts.sum())
-            low, high = wilson_interval(k, n)
-            row.update(rate=f"{k / n:.3f} [{float(low):.3f}, {float(high):.3f}]",
-                       n=f"{k} of {n}" + ("" if len(counts) == 1 else
-                                          f" ({len(counts)} seeds × {counts.mean():.0f} texts)"))
+    for r in run.counterfactual_pooled.itertuples():
+        summary = {m: seeds.get((r.train_size, r.strategy, m)) for m in ("counterfactual_flip_rate",
+                                                                          "counterfactual_abs_change")}
+        row = {"size": int(r.train_size), "strategy": r.strategy,
+               "seeds": ", ".join(f"{x:.3f}" for x in r.rates),
+               "change": _fmt_row(summary["counterfactual_abs_change"])}
+        if np.isnan(r.n):  # runs stored before the counts have none
+            row.update(rate=_fmt_row(summary["counterfactual_flip_rate"]), n="–")
         else:
-            row.update(rate=_fmt(rates, "counterfactual_flip_rate"), n="–")
+            row.update(rate=f"{r.rate:.3f} [{r.low:.3f}, {r.high:.3f}]",
+                       n=f"{int(r.k)} of {int(r.n)}" + ("" if r.seeds == 1 else
+                                                       f" ({r.seeds} seeds × {r.texts:.0f} texts)"))
         rows.append(row)
     return rows
 
@@ -415,34 +372,31 @@ def _membership_rows(run) -> list[dict]:
                "membership_advantage_yeom", "membership_auc", "membership_n")
     rows = []
     present = _per_cell(run, "membership_advantage")
+    by = ("train_size", "strategy")
+    seeds = _seed_rows(run.over_seeds(metrics, by=by), by)
     for size, strategy in sorted({(r.train_size, r.strategy) for r in present.itertuples()}):
-        cell = {metric: _cell_values(run, metric, None, size, strategy) for metric in metrics}
-        low, high, counts = (cell[f"membership_{k}"] for k in ("advantage_low", "advantage_high", "n"))
-        m = "–" if counts.empty else (f"{int(counts.min())}" if counts.min() == counts.max()
-                                      else f"{int(counts.min())}–{int(counts.max())}")
+        cell = {metric: seeds.get((size, strategy, metric)) for metric in metrics}
+        counts = cell["membership_n"]["values"] if cell["membership_n"] else ()
+        counts = [c for c in counts if np.isfinite(c)]
+        m = "–" if not counts else (f"{int(min(counts))}" if min(counts) == max(counts)
+                                    else f"{int(min(counts))}–{int(max(counts))}")
+        low, high = (cell[f"membership_advantage_{end}"] for end in ("low", "high"))
         rows.append({"size": int(size), "strategy": strategy, "m": m,
-                     "seeds": len(cell["membership_advantage"]),
-                     "advantage": _fmt(cell["membership_advantage"], "membership_advantage"),
-                     "interval": _mean_ends(low, high, "+.3f"),
-                     "yeom": _fmt(cell["membership_advantage_yeom"], "membership_advantage_yeom"),
-                     "auc": _fmt(cell["membership_auc"], "membership_auc")})
+                     "seeds": len(cell["membership_advantage"]["values"]),
+                     "advantage": _fmt_row(cell["membership_advantage"]),
+                     "interval": "–" if low is None else mean_ends(low["mean"], high["mean"], "+.3f"),
+                     "yeom": _fmt_row(cell["membership_advantage_yeom"]),
+                     "auc": _fmt_row(cell["membership_auc"])})
     return rows
 
 
 def _group_rows(run) -> list[dict]:
-    diag = run.diagnostics
     metrics = ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"]
-    rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics) & diag["group"].notna()]
-    if rows.empty:
-        return []
-    rows = rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
-    table = rows.pivot_table(index=["train_size", "strategy", "group"], columns="metric", values="value",
-                             aggfunc="mean").reset_index()
     # a rate is NaN (stored as NULL) where its group had fewer than min_group_size examples,
     # positives (TPR) or negatives (FPR) in every seed
     return [{"size": int(r["train_size"]), "strategy": r["strategy"], "group": r["group"],
              "values": ["too small" if pd.isna(r.get(m)) else f"{r[m]:.3f}" for m in metrics]}
-            for _, r in table.iterrows()]
+            for _, r in run.group_rates.iterrows()]
 
 
 def _environment(run) -> dict:
@@ -464,11 +418,11 @@ def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> P
     for r in frame.itertuples():
         label = SCORES[r.metric].label
         rows.append({"size": int(r.train_size), "strategy": r.strategy, "score": label,
-                     "a": _fmt_interval(r.before_mean, r.before_low, r.before_high),
-                     "b": _fmt_interval(r.after_mean, r.after_low, r.after_high),
-                     "diff": f"{r.difference:+.3f}"
-                     + ("" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]"),
-                     "test": r.test, "p": _p(r.p_adjusted), "verdict": r.verdict, "kind": kinds[r.verdict]})
+                     "a": interval(r.before_mean, r.before_low, r.before_high),
+                     "b": interval(r.after_mean, r.after_low, r.after_high),
+                     "diff": signed_interval(r.difference, r.low, r.high),
+                     "test": r.test, "p": p_value(r.p_adjusted), "verdict": r.verdict,
+                     "kind": kinds[r.verdict]})
         if r.verdict in lines:
             lines[r.verdict].append(f"{label} at {int(r.train_size)} examples, {r.strategy}: "
                                     f"{r.before_mean:.3f} → {r.after_mean:.3f}")
@@ -483,20 +437,3 @@ def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> P
                 f"{spec.correction}-corrected across the table; improved/regressed needs p < {spec.alpha:g}; "
                 "with one seed a side no test is possible and no change is called either."))
     return write_text_atomic(output, html)
-
-
-def _fmt_interval(mean: float, low: float, high: float, values=None, digits: int = 3) -> str:
-    """``mean ± half-width``, or ``mean [low, high]`` where the interval is not symmetric (BCa, or
-    clipped to the metric's range). With exactly two seeds, their values instead: a t interval
-    over two values has 1 degree of freedom (t = 12.71) and says little."""
-    if np.isnan(mean):
-        return "–"
-    text = f"{mean:.{digits}f}"
-    finite = [v for v in (values if values is not None else ()) if np.isfinite(v)]
-    if len(finite) == 2:
-        return text + f" (seeds {finite[0]:.{digits}f}, {finite[1]:.{digits}f})"
-    if np.isnan(low):
-        return text
-    if abs((high - mean) - (mean - low)) > 10.0 ** -digits:
-        return text + f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return text + f" ± {(high - low) / 2:.{digits}f}"

@@ -17,9 +17,9 @@ from rich.progress import (
 from rich.table import Table
 
 from ..progress import RunObserver
-from ..scores import ALL_SCORES, SCORES
-from ..stats import BOOTSTRAP_MIN_SEEDS, mean_ci
+from ..scores import SCORES
 from .figures import NONMEMBERS as _NONMEMBERS
+from .formatting import compact, compact_mean, p_value, signed_interval
 
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
 VERDICT_CODE = {"overfit": "O", "under-trained": "U", "well fit": "W", "undetermined": "?"}
@@ -117,24 +117,14 @@ class TerminalProgress(RunObserver):
             self.display.__exit__(None, None, None)
 
 
-def _fmt(values: pd.Series, metric: str | None = None, digits: int = 3) -> str:
-    """The mean over seeds: with two seeds their values (``a/b``: a t interval on 2 values has
-    1 degree of freedom and says little), from three on ``mean±half-width`` of the 95% interval,
-    or ``mean[low,high]`` where the interval is cut at ``metric``'s range."""
-    x = values.to_numpy(dtype=float)
-    finite = x[np.isfinite(x)]
-    if len(finite) == 2:
-        return f"{finite[0]:.{digits}f}/{finite[1]:.{digits}f}"
-    ci = mean_ci(x)
-    if np.isnan(ci.mean):
-        return "-"
-    text = f"{ci.mean:.{digits}f}"
-    if ci.n < 2 or np.isnan(ci.low):
-        return text
-    lowest, highest = ALL_SCORES[metric].bounds if metric in ALL_SCORES else (-np.inf, np.inf)
-    if ci.low < lowest or ci.high > highest:
-        return f"{text}[{max(ci.low, lowest):.2f},{min(ci.high, highest):.2f}]"
-    return f"{text}±{ci.half_width:.{digits}f}"
+def _fmt(seeds: dict, key: tuple) -> str:
+    """One table cell: the ``over_seeds`` row at ``key`` in compact form, ``-`` without one."""
+    row = seeds.get(key)
+    return "-" if row is None else compact(row)
+
+
+def _seed_rows(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict:
+    return {(*(getattr(r, k) for k in keys), r.metric): r._asdict() for r in frame.itertuples(index=False)}
 
 
 def _verdicts(values: pd.Series) -> str:
@@ -154,7 +144,7 @@ def summary_table(run) -> Table:
     table_rows = run.generalization
     epochs = max(run.suite.grid.epochs)
     seeds = len(run.suite.grid.seeds)
-    method = "bootstrap" if seeds >= BOOTSTRAP_MIN_SEEDS else "t"
+    method = "bootstrap" if run.interval_method == "bootstrap" else "t"
     spread = "the 2 seeds' values" if seeds == 2 else f"mean ± 95% CI ({method}) over {seeds} seed(s)"
     title = f"{run.suite.name}: after {epochs} epochs, {spread}"
     if run.audit is not None:
@@ -175,9 +165,11 @@ def summary_table(run) -> Table:
     order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
     noisy = last["label_noise"].nunique() > 1
     groups = sorted(last.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99)))
+    seeds = _seed_rows(run.over_seeds(SUMMARY_COLUMNS), tuple(keys))
     for (size, noise, strategy), rows in groups:
         size_text = f"{size}" + (f" (noise {noise:g})" if noisy else "")
-        table.add_row(size_text, strategy, *(_fmt(rows[m], m) for m in SUMMARY_COLUMNS),
+        table.add_row(size_text, strategy,
+                      *(_fmt(seeds, (size, noise, strategy, m)) for m in SUMMARY_COLUMNS),
                       ",".join(str(int(e)) for e in rows["best_epoch"]),
                       _verdicts(rows["verdict"]))
     return table
@@ -203,8 +195,9 @@ def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
     table.add_column("strategy", overflow="ellipsis", max_width=16)
     for name in present:
         table.add_column(SCORES[name].label, justify="right", no_wrap=True)
-    for (size, strategy), rows in _ordered_groups(run, scores, ["train_size", "strategy"]):
-        table.add_row(str(size), strategy, *(_fmt(rows[name], name) for name in present))
+    seeds = _seed_rows(run.over_seeds(present, by=("train_size", "strategy")), ("train_size", "strategy"))
+    for (size, strategy), _ in _ordered_groups(run, scores, ["train_size", "strategy"]):
+        table.add_row(str(size), strategy, *(_fmt(seeds, (size, strategy, name)) for name in present))
     if "mean_cka" in present:
         note = ("mean CKA: debiased linear CKA with the pretrained model, mean over trainable layers "
                 "(frozen layers score 1 by construction and are left out; '-': every layer frozen)")
@@ -298,13 +291,13 @@ def comparison_table(run, scores: pd.DataFrame | None = None,
         (r.train_size, r.label_noise, r.strategy, r.metric): r for r in comparisons.itertuples()}
     groups = sorted(scores.groupby(["train_size", "label_noise"]), key=lambda kv: kv[0])
     noisy = scores["label_noise"].nunique() > 1
+    seeds = _seed_rows(run.summary, ("train_size", "label_noise", "strategy"))
     for i, ((size, noise), rows) in enumerate(groups):
         means = rows.groupby("strategy")["test_accuracy"].mean().sort_values(ascending=False)
         for rank, strategy in enumerate(means.index, start=1):
-            cells = rows[rows["strategy"] == strategy]
             parts = []
             for metric in ("test_accuracy", "gap_accuracy"):
-                parts.append(_fmt(cells[metric], metric))
+                parts.append(_fmt(seeds, (size, noise, strategy, metric)))
                 parts += _difference(by_key.get((size, noise, strategy, metric)), strategy == reference)
             label = f"{size}" + (f" n{noise:g}" if noisy else "")
             table.add_row(label if rank == 1 else "", str(rank), strategy, *parts,
@@ -325,10 +318,8 @@ def _difference(row, is_reference: bool) -> list[str]:
         return ["[dim]reference[/]", ""]
     if row is None or np.isnan(row.mean_difference):
         return ["-", "-"]
-    text = f"{row.mean_difference:+.3f}"
-    if row.n > 1 and not np.isnan(row.low):
-        text += f"±{(row.high - row.low) / 2:.3f}"
-    p = "-" if np.isnan(row.p_adjusted) else f"{row.p_adjusted:.3f}"
+    text = signed_interval(row.mean_difference, row.low if row.n > 1 else np.nan, row.high, compact_form=True)
+    p = p_value(row.p_adjusted, "-", ".3f")
     return [f"{text} {MARK.get(row.verdict, ' ')}", p]
 
 
@@ -353,10 +344,8 @@ def print_summary(run, console: Console | None = None) -> None:
     for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failed_cells(run)):
         if extra is not None:
             parts.append(extra)
-    if run.suite.checks:
-        from ..checks import check_run
-
-        parts.append(checks_table(check_run(run)))
+    if run.check_report is not None:
+        parts.append(checks_table(run.check_report))
     console.print(Group(*parts))
     modes = run.cells.drop_duplicates("strategy")[["strategy", "epoch_mode", "epoch_mode_reason"]]
     separate = modes[modes["epoch_mode"] == "separate"]
@@ -409,11 +398,10 @@ def run_comparison_table(frame: pd.DataFrame, name_a: str, name_b: str, *, alpha
              "one seed: no test": "[dim]no test[/]"}
     for row in frame.itertuples():
         label = SCORES[row.metric].label if row.metric in SCORES else row.metric
-        p = "-" if np.isnan(row.p_adjusted) else f"{row.p_adjusted:.3f}"
-        table.add_row(str(row.train_size), row.strategy, label, _fmt_mean(row.before_mean, row.before_low,
-                                                                          row.before_high),
-                      _fmt_mean(row.after_mean, row.after_low, row.after_high), f"{row.difference:+.3f}", p,
-                      marks[row.verdict])
+        table.add_row(str(row.train_size), row.strategy, label,
+                      compact_mean(row.before_mean, row.before_low, row.before_high),
+                      compact_mean(row.after_mean, row.after_low, row.after_high),
+                      f"{row.difference:+.3f}", p_value(row.p_adjusted, "-", ".3f"), marks[row.verdict])
     tests = sorted(set(frame["test"])) if not frame.empty else []
     need = f"▲/▼ need a {CORRECTIONS[correction]}-corrected p < {alpha:g}"
     table.caption = (f"tests: {', '.join(tests)}; {need}"
@@ -421,9 +409,3 @@ def run_comparison_table(frame: pd.DataFrame, name_a: str, name_b: str, *, alpha
                      else "one seed a side: changes are shown, no test is possible")
     table.caption_justify = "left"
     return table
-
-
-def _fmt_mean(mean: float, low: float, high: float, digits: int = 3) -> str:
-    if np.isnan(mean):
-        return "-"
-    return f"{mean:.{digits}f}" + ("" if np.isnan(low) else f"±{(high - low) / 2:.{digits}f}")
