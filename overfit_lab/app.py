@@ -12,7 +12,7 @@ from .analysis import RunResult, load_run
 from .runner import open_store, run_grid
 from .suite import Suite
 
-__all__ = ["finish_run", "run_suite"]
+__all__ = ["check", "finish_run", "obtain_run", "run_suite"]
 
 
 def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
@@ -39,6 +39,36 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     store = open_store(suite, output=output, resume=resume)
     run_grid(store, None if quiet else TerminalProgress(console))
     return finish_run(store.run_dir, console, quiet=quiet)
+
+
+def obtain_run(*, suite: Suite | str | Path | None = None, run: str | Path | None = None,
+               audit: dict | None = None, output: str | Path | None = None, console: Console | None = None,
+               quiet: bool = False) -> RunResult:
+    """The run to look at, from exactly one of: a ``suite`` to run, a finished ``run`` directory
+    to read, or an ``audit`` (a mapping of :func:`overfit_lab.audit` arguments)."""
+    if sum(x is not None for x in (suite, run, audit)) != 1:
+        raise ValueError("give exactly one of suite, run= or audit=")
+    if run is not None:
+        return load_run(run)
+    if audit is not None:
+        from .auditing import audit as run_audit
+
+        return run_audit(**{"output": output, "console": console, "quiet": quiet, **audit})
+    if not isinstance(suite, Suite):
+        from .suite import load_suite
+
+        suite = load_suite(suite)
+    return run_suite(suite, output=output, console=console, quiet=quiet)
+
+
+def check(run: RunResult, *, checks: str | Path | None = None, baseline: str | Path | None = None):
+    """Evaluate the run's own checks, or those of the ``checks`` TOML file (a suite or a file of
+    ``[checks.*]`` and ``[regression]`` tables, validated against the run's grid), and regressions
+    against ``baseline``; returns the :class:`~overfit_lab.checks.CheckReport`."""
+    from .checks import check_run, load_checks
+
+    spec = run.suite if checks is None else load_checks(checks, run.suite)
+    return check_run(run, checks=spec.checks, regression=spec.regression, baseline=baseline)
 
 
 def finish_run(run_dir: Path, console: Console, *, quiet: bool = False) -> RunResult:

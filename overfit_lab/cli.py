@@ -141,24 +141,21 @@ def check(
 
     Exit status: 0 all passed, 1 a check failed or a metric regressed, 2 bad input.
     """
-    from .analysis import load_run
-    from .app import run_suite
-    from .checks import check_run, load_checks
+    from .app import check as check_run_against
+    from .app import obtain_run
 
     with _user_errors():
         if run_dir is None and suite is None:
             raise OverfitLabError("give a suite to run, or --run RUN_DIR.", key="SUITE",
                                   fix="e.g. overfit-lab check suites/quickstart.toml "
                                       "--baseline baseline.json.")
-        checks = regression = None  # the run's own suite's
-        if run_dir is not None:
-            run = load_run(run_dir)
-            if suite is not None:  # a suite file or a file of [checks.*] tables, against the run's grid
-                source = load_checks(_suite_path(suite), run.suite)
-                checks, regression = source.checks, source.regression
+        if run_dir is not None:  # SUITE, if given: a suite or a file of [checks.*] tables for the run
+            run = obtain_run(run=run_dir)
+            checks = None if suite is None else _suite_path(suite)
         else:
-            run = run_suite(_suite_path(suite), output=output, console=console, quiet=quiet)
-        report = check_run(run, checks=checks, baseline=baseline, regression=regression)
+            run = obtain_run(suite=_suite_path(suite), output=output, console=console, quiet=quiet)
+            checks = None
+        report = check_run_against(run, checks=checks, baseline=baseline)
     # a run's summary already lists its suite's conditions
     shown = run_dir is None and not quiet and bool(run.suite.checks)
     _finish_check(report, junit, markdown, conditions_shown=shown)
@@ -215,8 +212,8 @@ def audit_command(
     Gap, calibration, robustness, bias, memorization, spectra and (with --reference) drift;
     the same store, summary, report and checks as a run.
     """
+    from .app import check as check_run_against
     from .auditing import audit
-    from .checks import check_run
 
     names = [g.strip() for item in (groups or []) for g in item.split(",") if g.strip()]
     with _user_errors():
@@ -224,7 +221,8 @@ def audit_command(
                     checks=checks,
                     text_column=text_column, label_column=label_column, max_length=max_length,
                     trust_remote_code=trust_remote_code, output=output, console=console, quiet=quiet)
-        report = check_run(run, baseline=baseline) if (checks or baseline or junit or markdown) else None
+        wanted = checks or baseline or junit or markdown  # the audit's suite holds the --checks
+        report = check_run_against(run, baseline=baseline) if wanted else None
     if report is not None:
         _finish_check(report, junit, markdown)
 

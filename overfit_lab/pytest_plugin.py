@@ -38,26 +38,15 @@ def overfit_lab_check(tmp_path: Path) -> Callable:
     the finished ``run``), evaluates its checks (or those of the ``checks`` TOML file) and the
     ``baseline``, and fails the test if anything failed. The run goes to a temporary directory
     unless ``output`` is given."""
-    from .analysis import load_run
-    from .app import run_suite
-    from .auditing import audit as run_audit
-    from .checks import check_run, load_checks
-    from .suite import load_suite
+    from .app import check as check_run_against
+    from .app import obtain_run
 
     def check(suite: str | Path | None = None, *, run: str | Path | None = None, audit: dict | None = None,
               checks: str | Path | None = None, baseline: str | Path | None = None,
               output: str | Path | None = None):
-        if sum(x is not None for x in (suite, run, audit)) != 1:
-            raise ValueError("give exactly one of suite, run= or audit=")
         output = Path(output) if output is not None else tmp_path / "overfit-lab-run"
-        if run is not None:
-            result = load_run(run)
-        elif audit is not None:
-            result = run_audit(**{"output": output, "quiet": True, **audit})
-        else:
-            result = run_suite(load_suite(suite), output=output, quiet=True)
-        spec = result.suite if checks is None else load_checks(checks, result.suite)
-        report = check_run(result, checks=spec.checks, regression=spec.regression, baseline=baseline)
+        result = obtain_run(suite=suite, run=run, audit=audit, output=output, quiet=True)
+        report = check_run_against(result, checks=checks, baseline=baseline)
         assert_checks_pass(report)
         return report
 
