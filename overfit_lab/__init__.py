@@ -22,7 +22,7 @@ _EXPORTS = {
     "OverfitLabError": ".errors",
     "RunResult": ".analysis",
     "Suite": ".suite",
-    "audit": ".auditing",
+    "audit": ".app",
     "check_run": ".checks",
     "load_run": ".analysis",
     "load_suite": ".suite",

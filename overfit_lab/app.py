@@ -12,7 +12,7 @@ from .analysis import RunResult, load_run
 from .runner import open_store, run_grid
 from .suite import Suite
 
-__all__ = ["check", "finish_run", "obtain_run", "run_suite"]
+__all__ = ["audit", "check", "finish_run", "obtain_run", "run_suite"]
 
 
 def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
@@ -41,6 +41,56 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     return finish_run(store.run_dir, console, quiet=quiet)
 
 
+def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Console | None = None,
+          quiet: bool = False, **options) -> RunResult:
+    """Audit a fine-tuned model: gap, calibration, robustness, bias, memorization, spectra, drift.
+
+    Parameters
+    ----------
+    model : path
+        Directory of the fine-tuned model (``save_pretrained``: config.json, model.safetensors,
+        tokenizer files).
+    train, test : path
+        The data the model was fine-tuned on, and held-out data (CSV, JSONL, Parquet or a
+        ``datasets`` directory) with ``text_column`` and ``label_column``.
+    validation : path, optional
+        Held-out data to measure the gap on instead of ``test``.
+    groups : sequence of str
+        Group columns for subgroup metrics and bias amplification (relative to ``train``'s labels).
+    reference : path, optional
+        The pretrained model the fine-tuning started from, for drift (CKA, weight distance).
+    checks : path, optional
+        A TOML file with ``[checks.NAME]`` (and ``[regression]``) tables; see
+        :func:`overfit_lab.checks.load_checks`. Evaluate them with :func:`overfit_lab.checks.check_run`.
+    diagnostics : mapping, optional
+        A ``[diagnostics]`` table (as in a suite) to configure or switch off diagnostics.
+    text_column, label_column : str, default "text", "label"
+        The data's columns.
+    max_length : int, default 128
+        Tokens per text.
+    trust_remote_code : bool, default False
+        Run code shipped with the model.
+    output : path, optional
+        The run directory (default ``reports/audit-<model>-<timestamp>``).
+    console, quiet
+        Where the summary goes; ``quiet``: no summary.
+
+    Returns
+    -------
+    RunResult
+        As :func:`overfit_lab.load_run` returns: one cell, ``audit``.
+    """
+    from .auditing import score_model
+    from .report.terminal import make_console
+
+    console = console or make_console()
+    run_dir = score_model(model, train, test, announce=None if quiet else console.print, **options)
+    return finish_run(run_dir, console, quiet=quiet)
+
+
+_audit = audit  # obtain_run's argument of that name hides it
+
+
 def obtain_run(*, suite: Suite | str | Path | None = None, run: str | Path | None = None,
                audit: dict | None = None, output: str | Path | None = None, console: Console | None = None,
                quiet: bool = False) -> RunResult:
@@ -51,9 +101,7 @@ def obtain_run(*, suite: Suite | str | Path | None = None, run: str | Path | Non
     if run is not None:
         return load_run(run)
     if audit is not None:
-        from .auditing import audit as run_audit
-
-        return run_audit(**{"output": output, "console": console, "quiet": quiet, **audit})
+        return _audit(**{"output": output, "console": console, "quiet": quiet, **audit})
     if not isinstance(suite, Suite):
         from .suite import load_suite
 

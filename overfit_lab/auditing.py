@@ -1,25 +1,24 @@
 """Audits: score an already fine-tuned model without training it.
 
-:func:`audit` loads the model as it is (head included), scores the training data it was tuned on
-and held-out data, runs every diagnostic on that one checkpoint, and stores the result as a run
-of one cell (strategy ``audit``), so the terminal summary, the HTML report and the checks work
-on it as on any run. The gap is measured between the training file and the held-out file
-(``validation`` if given, else ``test``). Drift (CKA, weight distance) needs the pretrained
-``reference`` model; without one it is skipped.
+:func:`score_model` (behind :func:`overfit_lab.audit`, which then writes the report and prints the
+summary) loads the model as it is (head included), scores the training data it was tuned on and
+held-out data, runs every diagnostic on that one checkpoint, and stores the result as a run of
+one cell (strategy ``audit``; the run's meta says it is an audit), so the terminal summary, the
+HTML report and the checks work on it as on any run. The gap is measured between the training
+file and the held-out file (``validation`` if given, else ``test``). Drift (CKA, weight
+distance) needs the pretrained ``reference`` model; without one it is skipped.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
 
-from .analysis import RunResult
 from .data import TaskData, load_task_data
 from .diagnostics.checkpoint import CheckpointContext, run_diagnostics
 from .diagnostics.classification import classification_metrics
@@ -34,45 +33,17 @@ from .training import CellResult
 AUDIT_STRATEGY = "audit"
 
 
-def audit(model: str | Path, train: str | Path, test: str | Path, *, validation: str | Path | None = None,
-          groups: Sequence[str] = (), reference: str | Path | None = None, checks: str | Path | None = None,
-          text_column: str = "text", label_column: str = "label", max_length: int = 128,
-          trust_remote_code: bool = False, diagnostics: dict | None = None, output: str | Path | None = None,
-          console: Console | None = None, quiet: bool = False) -> RunResult:
-    """Audit a fine-tuned model: gap, calibration, robustness, bias, memorization, spectra, drift.
-
-    Parameters
-    ----------
-    model : path
-        Directory of the fine-tuned model (``save_pretrained``: config.json, model.safetensors,
-        tokenizer files).
-    train, test : path
-        The data the model was fine-tuned on, and held-out data (CSV, JSONL, Parquet or a
-        ``datasets`` directory) with ``text_column`` and ``label_column``.
-    validation : path, optional
-        Held-out data to measure the gap on instead of ``test``.
-    groups : sequence of str
-        Group columns for subgroup metrics and bias amplification (relative to ``train``'s labels).
-    reference : path, optional
-        The pretrained model the fine-tuning started from, for drift (CKA, weight distance).
-    checks : path, optional
-        A TOML file with ``[checks.NAME]`` (and ``[regression]``) tables; see
-        :func:`overfit_lab.checks.load_checks`. Evaluate them with :func:`overfit_lab.checks.check_run`.
-    diagnostics : mapping, optional
-        A ``[diagnostics]`` table (as in a suite) to configure or switch off diagnostics.
-    output : path, optional
-        The run directory (default ``reports/audit-<model>-<timestamp>``).
-
-    Returns
-    -------
-    RunResult
-        As :func:`overfit_lab.load_run` returns: one cell, ``audit``.
-    """
-    from .app import finish_run
-    from .report.terminal import make_console
+def score_model(model: str | Path, train: str | Path, test: str | Path, *,
+                validation: str | Path | None = None, groups: Sequence[str] = (),
+                reference: str | Path | None = None, checks: str | Path | None = None,
+                text_column: str = "text", label_column: str = "label", max_length: int = 128,
+                trust_remote_code: bool = False, diagnostics: dict | None = None,
+                output: str | Path | None = None, announce: Callable[[str], None] | None = None) -> Path:
+    """Score a fine-tuned model as a one-cell run and store it; returns the run directory.
+    :func:`overfit_lab.audit` documents the arguments; ``announce`` gets one line saying what is
+    audited, once the model and data are loaded."""
     from .runner import DEFAULT_REPORTS, default_run_dir
 
-    console = console or make_console()
     model_path = resolve_model_path(str(model), source="--model")
     reference_path = resolve_model_path(str(reference),
                                         source="--reference") if reference is not None else None
@@ -92,11 +63,11 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, validation:
     store = RunStore.create(run_dir, suite, environment_facts(),
                             meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
                                   "audit": spec.model_dump()})
-    if not quiet:
-        console.print(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
-                      f"{len(data.test)} test rows -> {store.run_dir}")
+    if announce is not None:
+        announce(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
+                 f"{len(data.test)} test rows -> {store.run_dir}")
     store.commit(_audit_cell(suite, network, tokenizer, data, model_path, reference_path, started))
-    return finish_run(store.run_dir, console, quiet=quiet)
+    return store.run_dir
 
 
 def _audit_suite(model_path: str, train, test, *, validation, groups: list[str], reference: str | None,

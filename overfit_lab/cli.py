@@ -212,8 +212,8 @@ def audit_command(
     Gap, calibration, robustness, bias, memorization, spectra and (with --reference) drift;
     the same store, summary, report and checks as a run.
     """
+    from .app import audit
     from .app import check as check_run_against
-    from .auditing import audit
 
     names = [g.strip() for item in (groups or []) for g in item.split(",") if g.strip()]
     with _user_errors():

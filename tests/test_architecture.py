@@ -14,11 +14,24 @@ from overfit_lab.suite import validate_suite
 PACKAGE = Path(__file__).resolve().parents[1] / "overfit_lab"
 
 
+def _path(module: str) -> Path:
+    path = PACKAGE.joinpath(*module.split(".")[1:])
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def _modules() -> list[str]:
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = ["overfit_lab", *path.relative_to(PACKAGE).with_suffix("").parts]
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
 def _imports(module: str) -> set[str]:
     """Every module ``module``'s source imports, at the top or inside a function, resolved to
     absolute names (``from .x import y`` gives ``overfit_lab.x`` and ``overfit_lab.x.y``)."""
-    path = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
-    package = module.rsplit(".", 1)[0]
+    path = _path(module)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -42,6 +55,43 @@ def _imports(module: str) -> set[str]:
 def test_module_imports_nothing_downstream(module, forbidden):
     leaked = sorted(m for m in _imports(module) if m.split(".")[0] in forbidden or m.startswith(forbidden))
     assert not leaked, leaked
+
+
+REPORT_MAY_USE = ("overfit_lab.diagnostics.perturb.describe_severity",
+                  "overfit_lab.diagnostics.perturb.headline_severities",
+                  "overfit_lab.diagnostics.perturb.CHARACTER_OPS")
+
+
+@pytest.mark.parametrize("module", [m for m in _modules() if m.startswith("overfit_lab.report")])
+def test_reports_compute_no_statistic_and_no_verdict(module):
+    """Reports render what the analysis computed: no stats, no diagnostics' metric functions, no
+    verdicts or checks evaluated (the checks' wording helpers are allowed)."""
+    leaked = sorted(
+        m for m in _imports(module)
+        if m.startswith(("overfit_lab.stats", "overfit_lab.diagnostics.generalization", "scipy", "sklearn"))
+        or (m.startswith("overfit_lab.diagnostics.") and m.count(".") > 2 and m not in REPORT_MAY_USE)
+        or m in ("overfit_lab.checks.check_run", "overfit_lab.checks.evaluate_checks",
+                 "overfit_lab.checks.compare_with_baseline"))
+    assert not leaked, leaked
+
+
+def test_no_import_cycle():
+    """No chain of imports (at the top or inside functions) leads a module back to itself."""
+    modules = set(_modules())
+    graph = {m: {i for i in _imports(m) if i in modules and i != m} for m in modules}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            assert state.get(nxt) != 1, " -> ".join([*path, nxt])
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for module in sorted(modules):
+        if module not in state:
+            visit(module, [module])
 
 
 def test_the_import_reader_sees_relative_and_lazy_imports():

@@ -86,7 +86,6 @@ def test_valid_suite_loads_with_defaults(tmp_path: Path, data_dir: Path) -> None
     assert suite.recipe == {"learning_rate": 1e-3, "lr_scheduler_type": "constant", "use_cpu": True}
     assert suite.evaluation.batch_size == 64
     assert suite.verdict.loss_rise == pytest.approx(0.10)
-    assert Suite.load(path) == suite
     assert Suite.from_json(suite.to_json()) == suite
 
 

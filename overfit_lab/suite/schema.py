@@ -321,7 +321,8 @@ class AuditSpec(_Strict):
 
 
 class Suite(_Strict):
-    """A validated suite. Build one with :func:`load_suite` or ``Suite(**mapping)``."""
+    """A validated suite. Read one with :func:`overfit_lab.suite.load_suite` (paths resolved, every
+    check made) or build one with ``Suite(**mapping)``."""
 
     name: str = "suite"
     description: str = ""
@@ -344,13 +345,6 @@ class Suite(_Strict):
         if self.statistics.reference is not None:
             return self.statistics.reference
         return "baseline" if "baseline" in self.grid.strategies else self.grid.strategies[0]
-
-    @classmethod
-    def load(cls, path: str | Path) -> Suite:
-        """Same as :func:`overfit_lab.suite.load_suite`."""
-        from .loading import load_suite
-
-        return load_suite(path)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
