@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,9 @@ from .scores import ALL_SCORES
 from .stats import compare_runs, mean_ci
 from .store import write_text_atomic
 from .suite import CheckSpec, RegressionSpec, Suite, read_toml, validate_suite
+
+if TYPE_CHECKING:
+    from .analysis import RunResult
 
 BASELINE_FORMAT = "overfit-lab baseline 1"
 CONDITION_COLUMNS = ["check", "metric", "train_size", "strategy", "bound", "min", "max", "value", "mean",
@@ -92,7 +96,7 @@ def scope_label(train_size, strategy) -> str:
 
 
 # ------------------------------------------------------------------------------------------ conditions
-def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None) -> pd.DataFrame:
+def evaluate_checks(run: RunResult, checks: dict[str, CheckSpec] | None = None) -> pd.DataFrame:
     """Evaluate ``checks`` (default: the run's suite's) on a run; one row per check x scope
     (the run's per-cell scores at each check's checkpoint are computed once, by the run)."""
     checks = run.suite.checks if checks is None else checks
@@ -112,7 +116,7 @@ def evaluate_checks(run, checks: dict[str, CheckSpec] | None = None) -> pd.DataF
     return pd.DataFrame(rows, columns=CONDITION_COLUMNS)
 
 
-def _cells_finished(run) -> dict:
+def _cells_finished(run: RunResult) -> dict:
     failed = run.cells[run.cells["status"] != "finished"]
     message = (f"all {len(run.cells)} cells finished." if failed.empty else
                f"{len(failed)} of {len(run.cells)} cells failed: " +
@@ -152,7 +156,7 @@ def condition_message(spec: CheckSpec, value: float, ci, passed: bool) -> str:
 
 
 # ------------------------------------------------------------------------------------------ baselines
-def save_baseline(run, path: str | Path) -> Path:
+def save_baseline(run: RunResult, path: str | Path) -> Path:
     """Write every score of ``run`` (per size x strategy: per-seed values, mean and interval) to
     ``path`` as JSON."""
     scores = run.cell_scores(extra=True)
@@ -205,7 +209,8 @@ def load_baseline(path: str | Path) -> pd.DataFrame:
     return long.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
 
 
-def compare_with_baseline(run, baseline: pd.DataFrame, spec: RegressionSpec | None = None) -> pd.DataFrame:
+def compare_with_baseline(run: RunResult, baseline: pd.DataFrame,
+                          spec: RegressionSpec | None = None) -> pd.DataFrame:
     """Every baselined metric of ``run`` against ``baseline`` (see :func:`overfit_lab.stats.compare_runs`)."""
     spec = run.suite.regression if spec is None else spec
     names = spec.metrics or [m for m, s in ALL_SCORES.items() if s.higher_is_better is not None]
@@ -228,8 +233,8 @@ def regression_message(row) -> str:
 
 
 # ------------------------------------------------------------------------------------------ all of it
-def check_run(run, *, checks: dict[str, CheckSpec] | None = None, baseline: str | Path | None = None,
-              regression: RegressionSpec | None = None) -> CheckReport:
+def check_run(run: RunResult, *, checks: dict[str, CheckSpec] | None = None,
+              baseline: str | Path | None = None, regression: RegressionSpec | None = None) -> CheckReport:
     """Evaluate a run's conditions and, given a baseline file, look for regressions."""
     regressions = pd.DataFrame()
     if baseline is not None:
@@ -250,7 +255,7 @@ def load_checks(path: str | Path, suite: Suite) -> Suite:
                            "regression": raw.get("regression", {})}, source=path)
 
 
-def compare_run_scores(run_a, run_b) -> pd.DataFrame:
+def compare_run_scores(run_a: RunResult, run_b: RunResult) -> pd.DataFrame:
     """``run_b`` against ``run_a`` on every headline score with a better direction, per size x
     strategy, with no tolerance: improved/regressed only where significant; with one seed a side
     the verdict is *one seed: no test*."""

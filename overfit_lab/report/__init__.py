@@ -1,1 +1,34 @@
-"""Terminal and (later) HTML reports."""
+"""Rendering a run: the terminal summary and progress (:mod:`.terminal`), the self-contained HTML
+report (:mod:`.html`, :mod:`.figures`), CI files (:mod:`.ci`) and the wording of numbers
+(:mod:`.formatting`). Everything here reads a :class:`~overfit_lab.analysis.RunResult` and
+computes nothing of its own. Names load on first use (plotly and jinja2 only when HTML is made).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {
+    "junit_xml": "ci",
+    "markdown_summary": "ci",
+    "render_report": "html",
+    "write_comparison": "html",
+    "write_report": "html",
+    "make_console": "terminal",
+    "print_summary": "terminal",
+    "run_comparison_table": "terminal",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

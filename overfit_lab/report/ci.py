@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 
 from ..checks import CheckReport, regression_message, scope_label
 
+__all__ = ["junit_xml", "markdown_summary"]
+
 
 def junit_xml(report: CheckReport) -> str:
     """The report as a JUnit XML document."""

@@ -8,13 +8,21 @@ stays small; per-cell learning curves use one dropdown instead of one plot per c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-# the membership attack's non-members, by RunResult.membership_nonmembers
-NONMEMBERS = {"pool": "unused training rows", "test": "test rows", None: "test rows"}
+from .formatting import NONMEMBERS
+
+if TYPE_CHECKING:
+    from ..analysis import RunResult
+
+__all__ = ["drift", "gap_vs_size", "heatmaps", "learning_curves", "membership_roc", "reliability",
+           "robustness_curves", "spectral"]
+
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22"]
@@ -31,7 +39,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def learning_curves(run) -> go.Figure | None:
+def learning_curves(run: RunResult) -> go.Figure | None:
     """Train and validation loss and accuracy per epoch, one cell at a time (dropdown), with the
     best epoch (lowest validation loss) marked."""
     metrics = run.metrics
@@ -69,7 +77,7 @@ def learning_curves(run) -> go.Figure | None:
     return fig
 
 
-def gap_vs_size(run, scores: pd.DataFrame, curves: pd.DataFrame) -> go.Figure | None:
+def gap_vs_size(run: RunResult, scores: pd.DataFrame, curves: pd.DataFrame) -> go.Figure | None:
     """Mean accuracy gap against training size per strategy, with a 95% band and the fitted
     power law (dashed)."""
     if scores.empty or scores["train_size"].nunique() < 1:
@@ -103,7 +111,7 @@ def gap_vs_size(run, scores: pd.DataFrame, curves: pd.DataFrame) -> go.Figure | 
     return fig
 
 
-def heatmaps(run, summary: pd.DataFrame) -> go.Figure | None:
+def heatmaps(run: RunResult, summary: pd.DataFrame) -> go.Figure | None:
     """Size x strategy heatmaps of the mean accuracy gap and validation accuracy."""
     if summary.empty:
         return None
@@ -124,7 +132,7 @@ def heatmaps(run, summary: pd.DataFrame) -> go.Figure | None:
     return fig
 
 
-def robustness_curves(run) -> go.Figure | None:
+def robustness_curves(run: RunResult) -> go.Figure | None:
     """Accuracy drop against perturbation severity per op (mean over cells), one strategy at a
     time (dropdown); each point's severity in words on hover, a star at the op's headline severity."""
     from ..diagnostics.perturb import describe_severity, headline_severities
@@ -161,7 +169,7 @@ def robustness_curves(run) -> go.Figure | None:
     return fig
 
 
-def reliability(run) -> go.Figure | None:
+def reliability(run: RunResult) -> go.Figure | None:
     """Reliability diagram per strategy at the largest size: accuracy against mean confidence per
     bin, pooled over seeds (bins weighted by their counts)."""
     diag = run.diagnostics
@@ -192,7 +200,7 @@ def reliability(run) -> go.Figure | None:
     return fig
 
 
-def membership_roc(run) -> go.Figure | None:
+def membership_roc(run: RunResult) -> go.Figure | None:
     """ROC of the loss-threshold membership attack per strategy at the largest size (mean TPR
     over seeds at each FPR), with each strategy's AUC and cross-fitted advantage (mean over seeds,
     and the 95% interval of one cell averaged over seeds) in the legend."""
@@ -231,7 +239,7 @@ def membership_roc(run) -> go.Figure | None:
     return fig
 
 
-def drift(run) -> go.Figure | None:
+def drift(run: RunResult) -> go.Figure | None:
     """Debiased linear CKA with the pretrained model and relative weight distance per layer, per
     strategy at the largest size; hollow CKA markers for layers frozen in every seed (CKA 1 by
     construction, left out of the headline mean)."""
@@ -264,7 +272,7 @@ def drift(run) -> go.Figure | None:
     return fig
 
 
-def spectral(run) -> go.Figure | None:
+def spectral(run: RunResult) -> go.Figure | None:
     """Power-law alpha of every weight matrix per strategy at the largest size, with the
     2 and 6 flags."""
     alpha = _final(run, "alpha")
@@ -287,7 +295,7 @@ def spectral(run) -> go.Figure | None:
     return fig
 
 
-def _final(run, metric: str) -> pd.DataFrame:
+def _final(run: RunResult, metric: str) -> pd.DataFrame:
     diag = run.diagnostics
     if diag.empty:
         return diag
@@ -295,7 +303,7 @@ def _final(run, metric: str) -> pd.DataFrame:
     return rows.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
 
 
-def _final_wide(run, metrics: list[str]) -> pd.DataFrame:
+def _final_wide(run: RunResult, metrics: list[str]) -> pd.DataFrame:
     diag = run.diagnostics
     rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics)]
     wide = rows.pivot_table(index=["cell_id", "group"], columns="metric", values="value").reset_index()

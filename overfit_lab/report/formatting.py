@@ -11,7 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["compact", "compact_mean", "interval", "mean_ends", "p_value", "signed_interval"]
+__all__ = ["NONMEMBERS", "compact", "compact_mean", "interval", "mean_ends", "p_value", "signed_interval"]
+
+
+NONMEMBERS = {"pool": "unused training rows", "test": "test rows", None: "test rows"}
+"""The membership attack's non-members in words, by ``RunResult.membership_nonmembers``."""
 
 
 def _finite(values: Sequence[float] | None) -> list[float]:

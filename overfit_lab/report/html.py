@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,19 +23,24 @@ from ..store import write_text_atomic
 from . import figures
 from .formatting import interval, mean_ends, p_value, signed_interval
 
+if TYPE_CHECKING:
+    from ..analysis import RunResult
+
+__all__ = ["render_report", "write_comparison", "write_report"]
+
 REPORT_NAME = "report.html"
 EXAMPLES_SHOWN = 10
 SUMMARY_SCORES = ("test_accuracy", "validation_accuracy", "gap_accuracy", "gap_loss", "worst_robustness_drop",
                   "bias_amplification", "ece", "membership_advantage", "mean_cka")
 
 
-def write_report(run, output: str | Path | None = None) -> Path:
+def write_report(run: RunResult, output: str | Path | None = None) -> Path:
     """Render the run's report to ``output`` (default: ``report.html`` in the run directory)."""
     path = Path(output) if output is not None else Path(run.run_dir) / REPORT_NAME
     return write_text_atomic(path, render_report(run))
 
 
-def render_report(run) -> str:
+def render_report(run: RunResult) -> str:
     """The report as one HTML string."""
     from plotly.offline import get_plotlyjs
 
@@ -101,7 +107,7 @@ def _seed_rows(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict:
     return {(*(getattr(r, k) for k in keys), r.metric): r._asdict() for r in frame.itertuples(index=False)}
 
 
-def _ci_method(run) -> str:
+def _ci_method(run: RunResult) -> str:
     method, seeds = run.interval_method, len(run.suite.grid.seeds)
     if method == "none":
         return "one seed: no confidence intervals and no significance can be claimed"
@@ -113,7 +119,7 @@ def _ci_method(run) -> str:
             "the interval is not symmetric (BCa, or cut at the metric's range)")
 
 
-def _headline(run) -> dict:
+def _headline(run: RunResult) -> dict:
     """The analysis' headline (who wins where, the worst overfitting, the power note) in words."""
     facts, reference = run.headline, run.suite.reference_strategy
     per_size = []
@@ -151,7 +157,7 @@ def _headline(run) -> dict:
     return {**facts, "per_size": per_size, "power": power}
 
 
-def _summary_rows(run, summary: pd.DataFrame) -> list[dict]:
+def _summary_rows(run: RunResult, summary: pd.DataFrame) -> list[dict]:
     if summary.empty:
         return []
     order = {s: i for i, s in enumerate(run.suite.grid.strategies)}
@@ -195,12 +201,12 @@ def _curve_rows(curves: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _label(run, value) -> str:
+def _label(run: RunResult, value) -> str:
     names = run.meta.get("label_names") or []
     return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
 
 
-def _robustness_headline(run) -> dict:
+def _robustness_headline(run: RunResult) -> dict:
     """Each op's headline severity in readable terms, and per size x strategy the worst drop at
     those severities: mean over seeds, the op(s) it came from, the within-cell paired interval
     (mean of its ends over seeds) and the number of test texts."""
@@ -233,7 +239,7 @@ def _robustness_headline(run) -> dict:
     return {"severities": severities, "rows": rows}
 
 
-def _examples(run, kind: str) -> list[dict]:
+def _examples(run: RunResult, kind: str) -> list[dict]:
     examples = run.examples
     if examples.empty:
         return []
@@ -260,7 +266,7 @@ def _examples(run, kind: str) -> list[dict]:
     return out
 
 
-def _per_cell(run, metric: str, group: str | None = None) -> pd.DataFrame:
+def _per_cell(run: RunResult, metric: str, group: str | None = None) -> pd.DataFrame:
     diag = run.diagnostics
     rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
     if group is not None:
@@ -268,7 +274,7 @@ def _per_cell(run, metric: str, group: str | None = None) -> pd.DataFrame:
     return rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
 
 
-def _bias_settings(run) -> dict:
+def _bias_settings(run: RunResult) -> dict:
     """What the bias table's note needs: the least group size and the label-noise rates > 0."""
     spec = run.suite.diagnostics.bias
     noise = sorted(rate for rate in run.suite.grid.label_noise if rate > 0)
@@ -277,7 +283,7 @@ def _bias_settings(run) -> dict:
             "attenuation": ", ".join(f"{1 - 2 * rate:g}" for rate in noise)}
 
 
-def _bias_rows(run) -> list[dict]:
+def _bias_rows(run: RunResult) -> list[dict]:
     """Per group column x size x label noise x strategy: BiasAmp→ and Zhao's BiasAmp (against the
     clean training labels; against the noisy ones too where the cell has label noise), mean ±
     interval over seeds; and the demographic parity and equalized odds differences with the two
@@ -342,7 +348,7 @@ def _parity_cell(cell: pd.DataFrame, name: str, column: str, seeds: dict) -> dic
     return {"difference": text, "interval": mean_ends(low["mean"], high["mean"]), "groups": groups}
 
 
-def _counterfactual_rows(run) -> list[dict]:
+def _counterfactual_rows(run: RunResult) -> list[dict]:
     """Per size x strategy: the flip rate pooled over seeds (flipped texts / swapped texts) with
     its Wilson 95% interval, the texts counted, the seeds' own rates, and the mean |Δ p|."""
     by = ("train_size", "strategy")
@@ -364,7 +370,7 @@ def _counterfactual_rows(run) -> list[dict]:
     return rows
 
 
-def _membership_rows(run) -> list[dict]:
+def _membership_rows(run: RunResult) -> list[dict]:
     """Per size x strategy: the cross-fitted advantage (mean ± interval over seeds), the 95%
     interval of one cell averaged over seeds, Yeom's variant, the AUC and m (members, and as many
     non-members)."""
@@ -390,7 +396,7 @@ def _membership_rows(run) -> list[dict]:
     return rows
 
 
-def _group_rows(run) -> list[dict]:
+def _group_rows(run: RunResult) -> list[dict]:
     metrics = ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"]
     # a rate is NaN (stored as NULL) where its group had fewer than min_group_size examples,
     # positives (TPR) or negatives (FPR) in every seed
@@ -399,7 +405,7 @@ def _group_rows(run) -> list[dict]:
             for _, r in run.group_rates.iterrows()]
 
 
-def _environment(run) -> dict:
+def _environment(run: RunResult) -> dict:
     env = dict(run.environment)
     cells = run.cells
     timing = {}
@@ -410,7 +416,7 @@ def _environment(run) -> dict:
             "timing": timing, "json": json.dumps(env, indent=2)}
 
 
-def write_comparison(run_a, run_b, frame: pd.DataFrame, output: str | Path) -> Path:
+def write_comparison(run_a: RunResult, run_b: RunResult, frame: pd.DataFrame, output: str | Path) -> Path:
     """Write the side-by-side of two runs (``frame`` from
     :func:`overfit_lab.checks.compare_run_scores`) as one self-contained HTML file."""
     kinds = {"improved": "good", "regressed": "bad", "no change": "neutral", "one seed: no test": "neutral"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from rich import box
@@ -18,8 +20,13 @@ from rich.table import Table
 
 from ..progress import RunObserver
 from ..scores import SCORES
-from .figures import NONMEMBERS as _NONMEMBERS
-from .formatting import compact, compact_mean, p_value, signed_interval
+from .formatting import NONMEMBERS, compact, compact_mean, p_value, signed_interval
+
+if TYPE_CHECKING:
+    from ..analysis import RunResult
+
+__all__ = ["GridProgress", "TerminalProgress", "checks_table", "comparison_table", "diagnostics_table",
+           "failed_cells", "make_console", "print_summary", "run_comparison_table", "summary_table"]
 
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
 VERDICT_CODE = {"overfit": "O", "under-trained": "U", "well fit": "W", "undetermined": "?"}
@@ -139,7 +146,7 @@ def _verdicts(values: pd.Series) -> str:
 SUMMARY_COLUMNS = ("validation_accuracy", "test_accuracy", "gap_accuracy", "gap_loss")
 
 
-def summary_table(run) -> Table:
+def summary_table(run: RunResult) -> Table:
     """Per train size x strategy at the largest epoch value: mean ± 95% CI over seeds."""
     table_rows = run.generalization
     epochs = max(run.suite.grid.epochs)
@@ -181,7 +188,7 @@ MARK = {"better": "[green]▲[/]", "worse": "[red]▼[/]"}
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 
 
-def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
+def diagnostics_table(run: RunResult, scores: pd.DataFrame | None = None) -> Table | None:
     """Per train size x strategy: the headline figure of each diagnostic at the final checkpoint,
     mean ± 95% CI over seeds."""
     scores = run.scores if scores is None else scores
@@ -214,7 +221,7 @@ def diagnostics_table(run, scores: pd.DataFrame | None = None) -> Table | None:
     return table
 
 
-def _robustness_note(run) -> str:
+def _robustness_note(run: RunResult) -> str:
     """What the worst drop is: the ops' headline severities (one in words), its upward bias and the
     mean half-width of its within-cell paired interval."""
     from ..diagnostics.perturb import CHARACTER_OPS, describe_severity, headline_severities
@@ -243,7 +250,7 @@ def _robustness_note(run) -> str:
     return note
 
 
-def _membership_note(run) -> str:
+def _membership_note(run: RunResult) -> str:
     """What MIA adv is, with the run's m and the mean 95% interval half-width of one cell."""
     diag = run.diagnostics
 
@@ -256,7 +263,7 @@ def _membership_note(run) -> str:
     counts, low, high = (final(f"membership_{k}") for k in ("n", "advantage_low", "advantage_high"))
     m = "" if counts.empty else (f" (m = {int(counts.min())})" if counts.min() == counts.max()
                                  else f" (m = {int(counts.min())}-{int(counts.max())})")
-    others = _NONMEMBERS[run.membership_nonmembers]
+    others = NONMEMBERS[run.membership_nonmembers]
     note = ("MIA adv: loss-threshold membership advantage TPR - FPR, threshold cross-fitted (chance level 0; "
             f"below 0 is noise); members: training rows, non-members: as many {others}{m}")
     if not low.empty:
@@ -265,12 +272,12 @@ def _membership_note(run) -> str:
     return note
 
 
-def _ordered_groups(run, frame: pd.DataFrame, keys: list[str]):
+def _ordered_groups(run: RunResult, frame: pd.DataFrame, keys: list[str]):
     order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
     return sorted(frame.groupby(keys), key=lambda kv: (*kv[0][:-1], order.get(kv[0][-1], 99)))
 
 
-def comparison_table(run, scores: pd.DataFrame | None = None,
+def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
                      comparisons: pd.DataFrame | None = None) -> Table | None:
     """Per size, strategies ranked by mean test accuracy, with the paired difference from the
     reference strategy for test accuracy and the accuracy gap, the corrected p-value and a mark
@@ -323,7 +330,7 @@ def _difference(row, is_reference: bool) -> list[str]:
     return [f"{text} {MARK.get(row.verdict, ' ')}", p]
 
 
-def failed_cells(run) -> Table | None:
+def failed_cells(run: RunResult) -> Table | None:
     failed = run.cells[run.cells["status"] != "finished"]
     if failed.empty:
         return None
@@ -335,7 +342,7 @@ def failed_cells(run) -> Table | None:
     return table
 
 
-def print_summary(run, console: Console | None = None) -> None:
+def print_summary(run: RunResult, console: Console | None = None) -> None:
     """Print the summary table, the strategy comparison, the diagnostics, failed cells, the
     suite's checks (if it has any) and where the run is stored."""
     console = console or make_console()
