@@ -545,7 +545,7 @@ def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
     import pandas as pd
 
     from overfit_lab.analysis import RunResult
-    from overfit_lab.report.html import _bias_rows, _bias_settings
+    from overfit_lab.report.sections import bias_rows, bias_settings
     from overfit_lab.store import StoredRun
     from overfit_lab.suite import validate_suite
 
@@ -569,13 +569,13 @@ def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
     diag["checkpoint"] = "final"
     run = RunResult(StoredRun(run_dir=Path("."), suite=suite, environment={}, meta={}, cells=cells,
                               metrics=pd.DataFrame(), diagnostics=diag, examples=pd.DataFrame()))
-    (row,) = _bias_rows(run)
+    (row,) = bias_rows(run)
     assert (row["column"], row["size"], row["noise"], row["strategy"]) == ("gender", 10, "0.2", "baseline")
     assert row["values"][1].startswith("0.010") and row["values"][2].startswith("0.110")
     dp, eo = row["parity"]
     assert dp["difference"].startswith("0.300") and dp["interval"] == "[0.150, 0.400]"
     assert dp["groups"] == "f > m"
     assert eo == {"difference": "too small", "interval": "–", "groups": ""}
-    settings = _bias_settings(run)
+    settings = bias_settings(run)
     assert (settings["label_noise"], settings["attenuation"]) == ("0.2", "0.6")
     assert settings["min_group_size"] == 10

@@ -202,7 +202,8 @@ def test_counterfactual_flip_rate_pools_counts_over_seeds_with_a_wilson_interval
                  {"cell_id": cell, "checkpoint": "final", "metric": "counterfactual_abs_change",
                   "group": None, "value": 0.01}]
     run = RunResult(StoredRun(run_dir=Path("."), suite=None, environment={}, meta={}, cells=cells,
-                              metrics=pd.DataFrame(), diagnostics=pd.DataFrame(rows), examples=pd.DataFrame()))
+                              metrics=pd.DataFrame(), diagnostics=pd.DataFrame(rows),
+                              examples=pd.DataFrame()))
     (row,) = run.counterfactual_pooled.itertuples()
     expected = binomtest(2, 95).proportion_ci(method="wilson")
     assert (row.k, row.n, row.seeds, row.texts) == (2, 95, 2, 47.5)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["NONMEMBERS", "compact", "compact_mean", "interval", "mean_ends", "p_value", "signed_interval"]
+__all__ = ["NONMEMBERS", "compact", "compact_mean", "interval", "mean_ends", "p_value", "seed_rows",
+           "signed_interval"]
 
 
 NONMEMBERS = {"pool": "unused training rows", "test": "test rows", None: "test rows"}
@@ -108,3 +109,9 @@ def mean_ends(low: float, high: float, spec: str = ".3f") -> str:
 def p_value(value: float, missing: str = "–", spec: str = ".3g") -> str:
     """A p-value, ``missing`` where no test was possible."""
     return missing if math.isnan(value) else f"{value:{spec}}"
+
+
+def seed_rows(frame, keys: tuple[str, ...]) -> dict:
+    """An :meth:`~overfit_lab.analysis.RunResult.over_seeds` frame as a lookup: (``keys``...,
+    metric) -> its row as a dict, for tables that fill their cells one key at a time."""
+    return {(*(getattr(r, k) for k in keys), r.metric): r._asdict() for r in frame.itertuples(index=False)}

@@ -1,4 +1,5 @@
-"""Rich terminal output: the grid's progress display and the end-of-run summary table."""
+"""Rich terminal output: the end-of-run summary, comparison, diagnostics and checks tables (the
+progress display is in :mod:`.console`; both are importable from here)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,11 @@ import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console, Group
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from ..progress import RunObserver
 from ..scores import SCORES
-from .formatting import NONMEMBERS, compact, compact_mean, p_value, signed_interval
+from .console import GridProgress, TerminalProgress, make_console
+from .formatting import NONMEMBERS, compact, compact_mean, p_value, seed_rows, signed_interval
 
 if TYPE_CHECKING:
     from ..analysis import RunResult
@@ -32,106 +25,10 @@ VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green
 VERDICT_CODE = {"overfit": "O", "under-trained": "U", "well fit": "W", "undetermined": "?"}
 
 
-def make_console(**kwargs) -> Console:
-    """A rich console; when output is not a terminal (logs, pipes) tables get 100 columns."""
-    console = Console(**kwargs)
-    if not console.is_terminal:
-        console.width = 100
-    return console
-
-
-class GridProgress:
-    """Progress of a grid: cells done/total, the current cell and its epoch, and an ETA.
-
-    The ETA weighs each epoch by its work (see :func:`overfit_lab.progress.epoch_work`), so it
-    stays sensible when later cells train on more examples than earlier ones.
-    """
-
-    def __init__(self, console: Console, *, total_cells: int, done_cells: int, total_work: float):
-        self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            TextColumn("{task.fields[detail]}"), TextColumn("elapsed"), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
-        )
-        self.total_cells, self.done_cells = total_cells, done_cells
-        self.grid = self.progress.add_task(self._grid_text(), total=max(total_work, 1e-9), detail="")
-        self.cell = self.progress.add_task("", total=1, visible=False, detail="")
-        self._epochs = 0
-        self._work_per_epoch = 0.0
-        self._work_left = 0.0
-
-    def _grid_text(self) -> str:
-        return f"cells {self.done_cells}/{self.total_cells}"
-
-    def __enter__(self) -> GridProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.stop()
-
-    def start_cell(self, cell_id: str, epochs: int, work_per_epoch: float) -> None:
-        self._epochs, self._work_per_epoch = epochs, work_per_epoch
-        self._work_left = epochs * work_per_epoch
-        self.progress.reset(self.cell, total=epochs, description=f"[bold]{cell_id}[/]", visible=True,
-                            detail=f"epoch 0/{epochs}")
-
-    def epoch_done(self, epoch: int) -> None:
-        self._work_left -= self._work_per_epoch
-        self.progress.update(self.cell, completed=epoch, detail=f"epoch {epoch}/{self._epochs}")
-        self.progress.advance(self.grid, self._work_per_epoch)
-
-    def finish_cell(self, cell_id: str, status: str, seconds: float, reason: str = "") -> None:
-        """Advance past the cell and log one line (the only output when not on a terminal)."""
-        self.progress.advance(self.grid, max(self._work_left, 0.0))  # early stop or failure
-        self.done_cells += 1
-        self.progress.update(self.grid, description=self._grid_text())
-        mark = "[green]done[/]" if status == "finished" else f"[red]failed[/] ({reason})"
-        self.progress.console.print(f"[{self.done_cells}/{self.total_cells}] {cell_id} {mark} "
-                                    f"in {seconds:.1f} s", highlight=False)
-
-
-class TerminalProgress(RunObserver):
-    """The runner's observer on a terminal: one line to start, the progress display, one line
-    per cell, and where the saved cells are on Ctrl-C."""
-
-    def __init__(self, console: Console) -> None:
-        self.console, self.display, self.work = console, None, {}
-
-    def run_started(self, *, name, run_dir, total_cells, todo, work) -> None:
-        self.console.print(f"[bold]{name}[/]: {total_cells} cells, {len(todo)} to run -> {run_dir}")
-        self.work = work
-        self.display = GridProgress(self.console, total_cells=total_cells, done_cells=total_cells - len(todo),
-                                    total_work=sum(c.epochs * work[c.cell_id] for c in todo))
-        self.display.__enter__()
-
-    def cell_started(self, cell) -> None:
-        self.display.start_cell(cell.cell_id, cell.epochs, self.work[cell.cell_id])
-
-    def epoch_done(self, cell, epoch: int) -> None:
-        self.display.epoch_done(epoch)
-
-    def cell_finished(self, cell, result) -> None:
-        self.display.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)
-
-    def interrupted(self, run_dir, finished: int) -> None:
-        self.display.progress.stop()
-        self.console.print(f"[yellow]interrupted[/]: {finished} finished cells are saved in "
-                           f"{run_dir}; continue with: overfit-lab run --resume {run_dir}")
-
-    def run_ended(self) -> None:
-        if self.display is not None:
-            self.display.__exit__(None, None, None)
-
-
 def _fmt(seeds: dict, key: tuple) -> str:
     """One table cell: the ``over_seeds`` row at ``key`` in compact form, ``-`` without one."""
     row = seeds.get(key)
     return "-" if row is None else compact(row)
-
-
-def _seed_rows(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict:
-    return {(*(getattr(r, k) for k in keys), r.metric): r._asdict() for r in frame.itertuples(index=False)}
 
 
 def _verdicts(values: pd.Series) -> str:
@@ -172,7 +69,7 @@ def summary_table(run: RunResult) -> Table:
     order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
     noisy = last["label_noise"].nunique() > 1
     groups = sorted(last.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99)))
-    seeds = _seed_rows(run.over_seeds(SUMMARY_COLUMNS), tuple(keys))
+    seeds = seed_rows(run.over_seeds(SUMMARY_COLUMNS), tuple(keys))
     for (size, noise, strategy), rows in groups:
         size_text = f"{size}" + (f" (noise {noise:g})" if noisy else "")
         table.add_row(size_text, strategy,
@@ -202,7 +99,7 @@ def diagnostics_table(run: RunResult, scores: pd.DataFrame | None = None) -> Tab
     table.add_column("strategy", overflow="ellipsis", max_width=16)
     for name in present:
         table.add_column(SCORES[name].label, justify="right", no_wrap=True)
-    seeds = _seed_rows(run.over_seeds(present, by=("train_size", "strategy")), ("train_size", "strategy"))
+    seeds = seed_rows(run.over_seeds(present, by=("train_size", "strategy")), ("train_size", "strategy"))
     for (size, strategy), _ in _ordered_groups(run, scores, ["train_size", "strategy"]):
         table.add_row(str(size), strategy, *(_fmt(seeds, (size, strategy, name)) for name in present))
     if "mean_cka" in present:
@@ -298,7 +195,7 @@ def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
         (r.train_size, r.label_noise, r.strategy, r.metric): r for r in comparisons.itertuples()}
     groups = sorted(scores.groupby(["train_size", "label_noise"]), key=lambda kv: kv[0])
     noisy = scores["label_noise"].nunique() > 1
-    seeds = _seed_rows(run.summary, ("train_size", "label_noise", "strategy"))
+    seeds = seed_rows(run.summary, ("train_size", "label_noise", "strategy"))
     for i, ((size, noise), rows) in enumerate(groups):
         means = rows.groupby("strategy")["test_accuracy"].mean().sort_values(ascending=False)
         for rank, strategy in enumerate(means.index, start=1):
