@@ -8,7 +8,6 @@ Downloads from the Hugging Face hub are off unless the user sets ``HF_HUB_OFFLIN
 """
 
 import os
-from importlib import import_module
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
@@ -30,8 +29,6 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
+from ._lazy import lazy_exports  # noqa: E402 - after the environment defaults
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name], __name__), name)
-    raise AttributeError(f"module 'overfit_lab' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

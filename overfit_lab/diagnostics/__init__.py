@@ -7,7 +7,7 @@ use, so ``import overfit_lab.diagnostics`` stays light: ``drift`` and ``spectral
 checkpoint to these functions) is not re-exported.
 """
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _MODULES = {
     "bias": (
@@ -58,14 +58,4 @@ _EXPORTS = {name: module for module, names in _MODULES.items() for name in names
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {name: f".{module}" for name, module in _EXPORTS.items()})
