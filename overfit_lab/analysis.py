@@ -257,6 +257,23 @@ class RunResult:
             rows.append(row)
         return pd.DataFrame(rows, columns=columns)
 
+    def within_cell_interval(self, metric: str, count: str) -> dict:
+        """Of a within-cell 95% interval stored as ``<metric>_low``/``_high`` with the rows it was
+        measured on in ``count`` (final checkpoint): the mean half-width over the cells that have
+        both ends (``half``, NaN if none), and the median, least and largest count."""
+        diag = self.diagnostics
+        final = diag[diag["checkpoint"] == "final"] if not diag.empty else diag
+
+        def per_cell(name: str) -> pd.Series:
+            if final.empty:
+                return pd.Series(dtype=float)
+            return final[final["metric"] == name].set_index("cell_id")["value"]
+
+        half = ((per_cell(f"{metric}_high") - per_cell(f"{metric}_low")) / 2).dropna()
+        n = per_cell(count)
+        return {"half": float(half.mean()) if not half.empty else np.nan, "n_median": float(n.median()),
+                "n_min": float(n.min()), "n_max": float(n.max())}
+
     @cached_property
     def headline(self) -> dict:
         """What a reader needs first, decided here and only worded by the reports.

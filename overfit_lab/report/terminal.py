@@ -135,37 +135,24 @@ def _robustness_note(run: RunResult) -> str:
     if char is not None:
         note += f"; {char} {used[char]:g} = {describe_severity(char, used[char])}"
     note += "; a maximum over noisy drops, so biased upward"
-    diag = run.diagnostics
-    if not diag.empty:
-        final = diag[diag["checkpoint"] == "final"]
-        ends = {end: final[final["metric"] == f"worst_robustness_drop_{end}"].set_index("cell_id")["value"]
-                for end in ("low", "high", "n")}
-        half = ((ends["high"] - ends["low"]) / 2).dropna()
-        if not half.empty:
-            note += (f"; its paired 95% interval (Newcombe) is ±{half.mean():.2f} on average on "
-                     f"{ends['n'].median():.0f} test texts (report.html shows it per cell)")
+    ends = run.within_cell_interval("worst_robustness_drop", "worst_robustness_drop_n")
+    if not np.isnan(ends["half"]):
+        note += (f"; its paired 95% interval (Newcombe) is ±{ends['half']:.2f} on average on "
+                 f"{ends['n_median']:.0f} test texts (report.html shows it per cell)")
     return note
 
 
 def _membership_note(run: RunResult) -> str:
     """What MIA adv is, with the run's m and the mean 95% interval half-width of one cell."""
-    diag = run.diagnostics
-
-    def final(metric: str) -> pd.Series:
-        if diag.empty:
-            return pd.Series(dtype=float)
-        rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
-        return rows.set_index("cell_id")["value"]
-
-    counts, low, high = (final(f"membership_{k}") for k in ("n", "advantage_low", "advantage_high"))
-    m = "" if counts.empty else (f" (m = {int(counts.min())})" if counts.min() == counts.max()
-                                 else f" (m = {int(counts.min())}-{int(counts.max())})")
+    ends = run.within_cell_interval("membership_advantage", "membership_n")
+    low, high = ends["n_min"], ends["n_max"]
+    m = "" if np.isnan(low) else (f" (m = {int(low)})" if low == high else f" (m = {int(low)}-{int(high)})")
     others = NONMEMBERS[run.membership_nonmembers]
     note = ("MIA adv: loss-threshold membership advantage TPR - FPR, threshold cross-fitted (chance level 0; "
             f"below 0 is noise); members: training rows, non-members: as many {others}{m}")
-    if not low.empty:
-        half = float(((high - low.reindex(high.index)) / 2).mean())
-        note += f"; 95% interval of one cell about ±{half:.2f} (per size and strategy in the HTML report)"
+    if not np.isnan(ends["half"]):
+        note += (f"; 95% interval of one cell about ±{ends['half']:.2f} (per size and strategy in the "
+                 "HTML report)")
     return note
 
 
