@@ -20,12 +20,11 @@ import numpy as np
 import pandas as pd
 
 from .data import TaskData, load_task_data
-from .diagnostics.checkpoint import CheckpointContext, run_diagnostics
-from .diagnostics.classification import classification_metrics
 from .environment import environment_facts
 from .errors import OverfitLabError
 from .models import load_finetuned, load_tokenizer, resolve_model_path
-from .predict import encode, predict_logits
+from .rows import SPLITS, CellRow
+from .scoring import CheckpointScorer, encode_splits
 from .store import RunStore
 from .suite import AuditSpec, Suite, validate_suite
 from .training import CellResult
@@ -120,34 +119,24 @@ def _align_labels(data: TaskData, model) -> TaskData:
 
 def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str, reference: str | None,
                 started: float) -> CellResult:
-    cell = {"cell_id": AUDIT_STRATEGY, "train_size": len(data.train), "strategy": AUDIT_STRATEGY, "seed": 0,
-            "label_noise": 0.0, "epochs": 1, "record_epochs": [1], "epoch_mode": "audit",
-            "epoch_mode_reason": "an existing model, scored without training"}
-    batch_size = suite.evaluation.batch_size
-    encoded = {split: encode(tokenizer, data.split(split)["text"].tolist(),
-                             data.split(split)["label"].to_numpy(),
-                             max_length=suite.model.max_length) for split in ("train", "validation", "test")}
+    cell = CellRow(cell_id=AUDIT_STRATEGY, train_size=len(data.train), strategy=AUDIT_STRATEGY, seed=0,
+                   label_noise=0.0, epochs=1, record_epochs=(1,), epoch_mode="audit",
+                   epoch_mode_reason="an existing model, scored without training")
+    # drift compares with the reference, the pretrained model (without one drift is switched off)
+    scorer = CheckpointScorer(tokenizer=tokenizer, suite=suite, data=data,
+                              train_rows=data.train.assign(clean_label=data.train["label"]),
+                              encoded=encode_splits(tokenizer, data, max_length=suite.model.max_length),
+                              pretrained_path=reference)
     eval_started = time.perf_counter()
-    logits = {"train": predict_logits(model, encoded["train"], batch_size=batch_size),
-              "test": predict_logits(model, encoded["test"], batch_size=batch_size)}
-    same = suite.data.validation == suite.data.test
-    logits["validation"] = logits["test"] if same else predict_logits(model, encoded["validation"],
-                                                                        batch_size=batch_size)
-    metrics = [(1, split, metric, value) for split in ("train", "validation", "test")
-               for metric, value in classification_metrics(encoded[split].labels, logits[split]).items()]
+    logits = {"test": scorer.logits(model, "test")}
+    if suite.data.validation == suite.data.test:  # the gap is measured on the test file
+        logits["validation"] = logits["test"]
     eval_s = time.perf_counter() - eval_started
-    train_rows = data.train.assign(clean_label=data.train["label"])
-    forward = {"examples": 0, "seconds": 0.0}
-    examples: list = []
-    context = CheckpointContext(checkpoint="final", model=model, tokenizer=tokenizer, suite=suite, data=data,
-                                train_rows=train_rows, encoded=encoded, logits=logits,
-                                # drift compares with the reference (the adapter loads it from here)
-                                model_path=reference or model_path, forward=forward, examples=examples)
-    diag_started = time.perf_counter()
-    diagnostics = run_diagnostics(context)
-    info = {"wall_s": time.perf_counter() - started, "train_s": 0.0, "eval_s": eval_s,
-            "diagnostics_s": time.perf_counter() - diag_started, "train_examples": len(data.train),
-            "diagnostics_forward_examples": forward["examples"], "diagnostics_forward_s": forward["seconds"],
+    scores = scorer.score(model, epoch=1, splits=SPLITS, checkpoint="final", logits=logits)
+    info = {"wall_s": time.perf_counter() - started, "train_s": 0.0, "eval_s": eval_s + scores.metrics_s,
+            "diagnostics_s": scores.diagnostics_s, "train_examples": len(data.train),
+            "diagnostics_forward_examples": scorer.forward["examples"],
+            "diagnostics_forward_s": scorer.forward["seconds"],
             "model": model_path, "reference": reference, "label_names": json.dumps(data.label_names)}
-    return CellResult(cell=cell, status="finished", metrics=metrics, info=info, diagnostics=diagnostics,
-                      examples=examples)
+    return CellResult(cell=cell, status="finished", metrics=scores.metrics, info=info,
+                      diagnostics=scores.diagnostics, examples=scores.examples)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from .rows import CellRow, EpochMode
 from .strategies import (
     resolve_strategies,
     resolve_strategy,
@@ -32,7 +33,7 @@ class Cell:
     label_noise: float
     epochs: int
     record_epochs: tuple[int, ...]
-    epoch_mode: str  # "shared" or "separate"
+    epoch_mode: EpochMode  # "shared" or "separate"
     epoch_mode_reason: str = ""
 
     @property
@@ -48,19 +49,12 @@ class Cell:
     def strategy_spec(self) -> StrategySpec:
         return resolve_strategy(self.strategy, strategy_library(self.suite))
 
-    def describe(self) -> dict:
+    def describe(self) -> CellRow:
         """The plain fields of the cell (what the store keeps)."""
-        return {
-            "cell_id": self.cell_id,
-            "train_size": self.train_size,
-            "strategy": self.strategy,
-            "seed": self.seed,
-            "label_noise": self.label_noise,
-            "epochs": self.epochs,
-            "record_epochs": list(self.record_epochs),
-            "epoch_mode": self.epoch_mode,
-            "epoch_mode_reason": self.epoch_mode_reason,
-        }
+        return CellRow(cell_id=self.cell_id, train_size=self.train_size, strategy=self.strategy,
+                       seed=self.seed, label_noise=self.label_noise, epochs=self.epochs,
+                       record_epochs=tuple(self.record_epochs), epoch_mode=self.epoch_mode,
+                       epoch_mode_reason=self.epoch_mode_reason)
 
 
 def build_grid(suite: Suite) -> list[Cell]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .rows import Checkpoint
+
 CELL_KEYS = ["cell_id", "train_size", "label_noise", "strategy", "seed"]
 
 
@@ -135,7 +137,7 @@ EXTRA_SCORES: dict[str, Score] = {
 ALL_SCORES: dict[str, Score] = {**SCORES, **EXTRA_SCORES}
 
 
-def cell_scores(generalization: pd.DataFrame, diagnostics: pd.DataFrame, *, checkpoint: str = "final",
+def cell_scores(generalization: pd.DataFrame, diagnostics: pd.DataFrame, *, checkpoint: Checkpoint = "final",
                 extra: bool = False) -> pd.DataFrame:
     """One row per finished cell: ``CELL_KEYS`` and every score in :data:`SCORES` it has
     (and in :data:`EXTRA_SCORES` too with ``extra=True``), from a run's generalization table

@@ -4,12 +4,18 @@ Layout of ``RUN_DIR``::
 
     suite.json        the resolved suite (absolute data paths, every default filled in)
     environment.json  versions, threads, platform, start time
-    run.sqlite        tables ``meta``, ``cells`` and ``metrics`` (long format)
+    run.sqlite        tables ``meta``, ``cells``, ``metrics``, ``diagnostics`` and ``examples``
+                      (long format)
 
-The driver is the only writer. :meth:`RunStore.commit` writes one cell and all its metric rows
-in a single transaction, so an interrupted run never holds half a cell, and ``--resume`` skips
-every finished cell. :func:`read_run` reads a run back as pandas DataFrames (the analysis of it is
-:mod:`overfit_lab.analysis`).
+The driver is the only writer. :meth:`RunStore.commit` writes one cell and all its rows (the
+typed rows of :mod:`overfit_lab.rows`, by field name) in a single transaction, so an interrupted
+run never holds half a cell, and ``--resume`` skips every finished cell. :func:`read_run` reads a
+run back as pandas DataFrames (the analysis of it is :mod:`overfit_lab.analysis`).
+
+Runs written before the diagnostics table had ``bin_low``, ``bin_high`` and ``fpr`` kept a
+reliability bin (``"0.000-0.067"``) and a membership ROC point's FPR (``"0.05"``) as text in
+``grp``; :func:`read_run` moves them into their columns, and committing into such a run (a
+resume) adds the columns first.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import OverfitLabError
+from .rows import CellRow, DiagnosticRow, ExampleRow, MetricRow, field_names
 from .suite import Suite
 
 DB_NAME = "run.sqlite"
@@ -61,7 +68,10 @@ CREATE TABLE IF NOT EXISTS diagnostics (
     grp TEXT,
     op TEXT,
     severity REAL,
-    layer TEXT
+    layer TEXT,
+    bin_low REAL,
+    bin_high REAL,
+    fpr REAL
 );
 CREATE INDEX IF NOT EXISTS diagnostics_cell ON diagnostics(cell_id);
 CREATE TABLE IF NOT EXISTS examples (
@@ -78,6 +88,13 @@ CREATE TABLE IF NOT EXISTS examples (
     variant_confidence REAL NOT NULL
 );
 """
+# the table column of each row field where the two differ (GROUP is an SQL keyword)
+_COLUMN = {"group": "grp"}
+# columns the diagnostics table gained after its first version, and their type
+_ADDED_DIAGNOSTIC_COLUMNS = {"bin_low": "REAL", "bin_high": "REAL", "fpr": "REAL"}
+# before those columns, these metrics kept their bin ("0.000-0.067") or FPR ("0.05") in grp
+_BIN_IN_GROUP = ("reliability_count", "reliability_confidence", "reliability_accuracy")
+_FPR_IN_GROUP = ("membership_roc_tpr",)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -144,27 +161,31 @@ class RunStore:
             return {r[0] for r in db.execute("SELECT cell_id FROM cells WHERE status = 'finished'")}
 
     def commit(self, result) -> None:
-        """Write one cell's row and metric rows atomically (replacing an earlier failed try)."""
-        cell = result.cell
+        """Write one cell's row and all its rows atomically (replacing an earlier failed try).
+
+        ``result`` is a :class:`~overfit_lab.training.CellResult`: a :class:`~overfit_lab.rows.CellRow`,
+        its status, reason and info, and lists of metric, diagnostic and example rows."""
+        cell: CellRow = result.cell
+        cell_id = cell.cell_id
         with closing(self._connect()) as db, db:
-            db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell["cell_id"],))
-            db.execute("DELETE FROM diagnostics WHERE cell_id = ?", (cell["cell_id"],))
-            db.execute("DELETE FROM examples WHERE cell_id = ?", (cell["cell_id"],))
-            db.execute(
-                "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (cell["cell_id"], cell["train_size"], cell["strategy"], cell["seed"], cell["label_noise"],
-                 cell["epochs"], json.dumps(cell["record_epochs"]), cell["epoch_mode"],
-                 cell["epoch_mode_reason"], result.status, result.reason, json.dumps(result.info),
-                 datetime.now(timezone.utc).isoformat(timespec="seconds")),
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)",
-                [(cell["cell_id"], e, s, m, v) for e, s, m, v in result.metrics],
-            )
-            db.executemany("INSERT INTO diagnostics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(cell["cell_id"], *row) for row in result.diagnostics])
-            db.executemany("INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(cell["cell_id"], *row) for row in result.examples])
+            _add_diagnostic_columns(db)
+            for table in ("metrics", "diagnostics", "examples"):
+                db.execute(f"DELETE FROM {table} WHERE cell_id = ?", (cell_id,))
+            fields = {**{name: getattr(cell, name) for name in field_names(CellRow)},
+                      "record_epochs": json.dumps(list(cell.record_epochs)), "status": result.status,
+                      "reason": result.reason, "info": json.dumps(result.info),
+                      "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            db.execute(f"INSERT OR REPLACE INTO cells ({', '.join(fields)}) "
+                       f"VALUES ({', '.join(':' + name for name in fields)})", fields)
+            for table, row_type, rows in (("metrics", MetricRow, result.metrics),
+                                          ("diagnostics", DiagnosticRow, result.diagnostics),
+                                          ("examples", ExampleRow, result.examples)):
+                names = field_names(row_type)
+                columns = ["cell_id", *(_COLUMN.get(name, name) for name in names)]
+                verb = "INSERT OR REPLACE" if table == "metrics" else "INSERT"  # metrics: the last per key
+                db.executemany(f"{verb} INTO {table} ({', '.join(columns)}) "
+                               f"VALUES ({', '.join('?' * len(columns))})",
+                               [(cell_id, *(getattr(row, name) for name in names)) for row in rows])
 
 
 @dataclass(frozen=True)
@@ -182,8 +203,11 @@ class StoredRun:
         Long format, one row per cell x epoch x split x metric: ``cell_id``, ``epoch``,
         ``split`` (``train``, ``validation``, ``test``), ``metric``, ``value``.
     diagnostics : DataFrame
-        Long format, one row per cell x checkpoint (``final``, ``best``) x metric, with the
-        ``group``, ``op``, ``severity`` or ``layer`` the figure belongs to where there is one.
+        Long format, one row per cell x checkpoint (``final``, ``best``) x metric, with what the
+        figure belongs to where there is one: ``group`` (a subgroup ``gender=female`` or a group
+        column ``gender``), ``op`` and ``severity`` (a perturbation), ``layer``, ``bin_low`` and
+        ``bin_high`` (floats: the confidence bin of a ``reliability_*`` row) or ``fpr`` (float:
+        the false positive rate of a ``membership_roc_tpr`` point).
     examples : DataFrame
         Example inputs at the final checkpoint, for the report: ``kind`` (``robustness``: the
         worst perturbation's flips; ``counterfactual``: the largest identity-swap changes),
@@ -207,9 +231,7 @@ def read_run(run_dir: str | Path) -> StoredRun:
     with closing(store._connect()) as db:
         cells = pd.read_sql_query("SELECT * FROM cells ORDER BY rowid", db)
         metrics = pd.read_sql_query("SELECT cell_id, epoch, split, metric, value FROM metrics", db)
-        diagnostics = pd.read_sql_query(
-            "SELECT cell_id, checkpoint, metric, value, grp AS 'group', op, severity, layer "
-            "FROM diagnostics", db)
+        diagnostics = _read_diagnostics(db)
         examples = pd.read_sql_query("SELECT * FROM examples", db)
     cells["record_epochs"] = cells["record_epochs"].map(json.loads)
     info = pd.DataFrame([json.loads(x) for x in cells.pop("info")], index=cells.index)
@@ -227,3 +249,36 @@ def _stored_suite(meta: dict[str, str]) -> tuple[Suite, dict | None]:
     kind of run kept inside it (now they are ``meta["audit"]``)."""
     raw = json.loads(meta["suite"])
     return Suite.model_validate({k: v for k, v in raw.items() if k != "audit"}), raw.get("audit")
+
+
+def _table_columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _add_diagnostic_columns(db: sqlite3.Connection) -> None:
+    """Give the diagnostics table of a run from an earlier version its newer columns."""
+    present = _table_columns(db, "diagnostics")
+    for name, kind in _ADDED_DIAGNOSTIC_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE diagnostics ADD COLUMN {name} {kind}")
+
+
+def _read_diagnostics(db: sqlite3.Connection) -> pd.DataFrame:
+    """The diagnostics table with every column of :class:`~overfit_lab.rows.DiagnosticRow`, also
+    for a run written before ``bin_low``/``bin_high``/``fpr`` existed: its columns are filled from
+    the text the older version kept in ``grp`` for exactly those metrics (and ``group`` emptied)."""
+    present = _table_columns(db, "diagnostics")
+    selected = [f"{_COLUMN.get(name, name)} AS '{name}'" if _COLUMN.get(name, name) in present
+                else f"NULL AS '{name}'" for name in ("cell_id", *field_names(DiagnosticRow))]
+    frame = pd.read_sql_query(f"SELECT {', '.join(selected)} FROM diagnostics", db)
+    frame = frame.astype({name: float for name in _ADDED_DIAGNOSTIC_COLUMNS})
+    old = frame["group"].notna()
+    bins = old & frame["metric"].isin(_BIN_IN_GROUP) & frame["bin_low"].isna()
+    if bins.any():
+        edges = frame.loc[bins, "group"].str.split("-", n=1, expand=True).astype(float)
+        frame.loc[bins, "bin_low"], frame.loc[bins, "bin_high"] = edges[0], edges[1]
+    points = old & frame["metric"].isin(_FPR_IN_GROUP) & frame["fpr"].isna()
+    if points.any():
+        frame.loc[points, "fpr"] = frame.loc[points, "group"].astype(float)
+    frame.loc[bins | points, "group"] = None
+    return frame

@@ -5,11 +5,12 @@
 
 Evaluation replaces ``Trainer.evaluate`` (the documented extension point): after each epoch the
 training subset (in eval mode), the validation split and, at the grid's epoch values, the test
-split are scored with :func:`overfit_lab.predict.predict_logits`. The global RNG states are
-saved before and restored after each evaluation, so a run that records epochs 1, 3 and 5 is
-bit-identical to separate runs of 1, 3 and 5 epochs when the learning-rate schedule does not
-depend on the total number of steps. Early stopping is the library's ``EarlyStoppingCallback``,
-fed by these evaluations.
+split are scored by the cell's :class:`overfit_lab.scoring.CheckpointScorer` (batched
+:func:`overfit_lab.predict.predict_logits`), which also runs the diagnostics at the final and
+best checkpoints. The global RNG states are saved before and restored after each evaluation, so
+a run that records epochs 1, 3 and 5 is bit-identical to separate runs of 1, 3 and 5 epochs when
+the learning-rate schedule does not depend on the total number of steps. Early stopping is the
+library's ``EarlyStoppingCallback``, fed by these evaluations.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ from transformers import (
 
 from .data import TaskData, load_task_data
 from .data.augment import augment_text, training_vocabulary
-from .diagnostics.checkpoint import DIAGNOSTICS, CheckpointContext, run_diagnostics
-from .diagnostics.classification import classification_metrics
 from .errors import CellFailure, OverfitLabError
 from .grid import Cell
 from .models import count_parameters, freeze, load_classifier, load_tokenizer, resolve_model_path, set_dropout
-from .predict import Encoded, encode, predict_logits
+from .predict import Encoded
+from .rows import CellRow, CellStatus, DiagnosticRow, ExampleRow, MetricRow
+from .scoring import CheckpointScorer, any_diagnostic, encode_splits
 from .strategies import strategy_callbacks, training_arguments
 from .suite import AugmentSpec, Suite
 
@@ -50,15 +51,13 @@ EpochHook = Callable[[Cell, int], None]
 class CellResult:
     """What one cell produced: status, per-epoch metric rows and run facts."""
 
-    cell: dict
-    status: str  # "finished" or "failed"
+    cell: CellRow
+    status: CellStatus
     reason: str = ""
-    metrics: list[tuple[int, str, str, float]] = field(default_factory=list)  # epoch, split, metric, value
+    metrics: list[MetricRow] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-    # checkpoint, metric, value, group, op, severity, layer
-    diagnostics: list[tuple] = field(default_factory=list)
-    # kind, op, severity, text, variant, label, pred, confidence, variant_pred, variant_confidence
-    examples: list[tuple] = field(default_factory=list)
+    diagnostics: list[DiagnosticRow] = field(default_factory=list)
+    examples: list[ExampleRow] = field(default_factory=list)
 
 
 def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
@@ -68,6 +67,7 @@ def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
     """
     started = time.perf_counter()
     recorder = _Recorder(cell, on_epoch)
+    status: CellStatus
     try:
         _train(cell, recorder)
         status, reason = "finished", ""
@@ -93,12 +93,7 @@ def _prepared(suite_json: str) -> tuple[TaskData, str, object, dict[str, Encoded
     data = load_task_data(suite)
     path = resolve_model_path(suite.model.name)
     tokenizer = load_tokenizer(path, trust_remote_code=suite.model.trust_remote_code)
-    encoded = {
-        name: encode(tokenizer, data.split(name)["text"].tolist(), data.split(name)["label"].to_numpy(),
-                     max_length=suite.model.max_length)
-        for name in ("train", "validation", "test")
-    }
-    return data, path, tokenizer, encoded
+    return data, path, tokenizer, encode_splits(tokenizer, data, max_length=suite.model.max_length)
 
 
 def _subset(pool: Encoded, positions: np.ndarray, labels: np.ndarray) -> Encoded:
@@ -157,24 +152,24 @@ def _set_rng_state(state: tuple) -> None:
 
 
 class _Recorder(TrainerCallback):
-    """Per-epoch timings and running loss; evaluation itself is called by the trainer."""
+    """Per-epoch timings and running loss; evaluation itself is called by the trainer, and
+    scored by the cell's :class:`~overfit_lab.scoring.CheckpointScorer` (set once the data is)."""
 
     def __init__(self, cell: Cell, on_epoch: EpochHook | None):
         self.cell, self.on_epoch = cell, on_epoch
-        self.rows: list[tuple[int, str, str, float]] = []
+        self.rows: list[MetricRow] = []
         self.train_s: list[float] = []
         self.eval_s: list[float] = []
         self.info: dict = {}
-        self.splits: dict[str, Encoded] = {}
-        self.batch_size = cell.suite.evaluation.batch_size
+        self.scorer: CheckpointScorer | None = None
         diagnostics = cell.suite.diagnostics
-        self.keep_best = "best" in diagnostics.checkpoints and _any_diagnostic(cell.suite)
+        self.keep_best = "best" in diagnostics.checkpoints and any_diagnostic(cell.suite)
         self.tested: set[int] = set()
         self._t0 = 0.0
         self.logits: dict[str, np.ndarray] = {}  # latest clean logits per split
         self.best: dict = {"loss": math.inf, "epoch": 0, "state": None, "logits": {}}
-        self.diagnostics: list[tuple] = []
-        self.examples: list[tuple] = []
+        self.diagnostics: list[DiagnosticRow] = []
+        self.examples: list[ExampleRow] = []
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._t0 = time.perf_counter()
@@ -185,7 +180,8 @@ class _Recorder(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             epoch = int(round(state.epoch or 0))
-            self.rows.append((epoch, "train", "running_loss", float(logs["loss"])))
+            self.rows.append(MetricRow(epoch=epoch, split="train", metric="running_loss",
+                                       value=float(logs["loss"])))
             if not math.isfinite(logs["loss"]):
                 raise CellFailure(f"non-finite training loss ({logs['loss']}) in epoch {epoch}")
 
@@ -194,13 +190,10 @@ class _Recorder(TrainerCallback):
         started = time.perf_counter()
         rng = _rng_state()
         try:
-            flat = {}
-            for split in splits:
-                logits = predict_logits(model, self.splits[split], batch_size=self.batch_size)
-                self.logits[split] = logits
-                for metric, value in classification_metrics(self.splits[split].labels, logits).items():
-                    self.rows.append((epoch, split, metric, value))
-                    flat[f"eval_{split}_{metric}"] = value
+            scores = self.scorer.score(model, epoch=epoch, splits=splits)
+            self.logits.update(scores.logits)
+            self.rows += scores.metrics
+            flat = {f"eval_{row.split}_{row.metric}": row.value for row in scores.metrics}
             if "test" in splits:
                 self.tested.add(epoch)
             if self.keep_best and flat.get("eval_validation_loss", math.inf) < self.best["loss"]:
@@ -244,7 +237,10 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     rows = data.training_subset(cell.train_size, sizes=suite.grid.train_sizes, seed=suite.data.seed,
                                 label_noise=cell.label_noise, noise_seed=suite.data.seed)
     train_encoded = _subset(encoded["train"], rows["position"].to_numpy(), rows["label"].to_numpy())
-    recorder.splits = {"train": train_encoded, "validation": encoded["validation"], "test": encoded["test"]}
+    # the fine-tuning starts from model_path: drift compares with it
+    recorder.scorer = CheckpointScorer(
+        tokenizer=tokenizer, suite=suite, data=data, train_rows=rows, pretrained_path=model_path,
+        encoded={"train": train_encoded, "validation": encoded["validation"], "test": encoded["test"]})
     recorder.info["flipped_labels"] = int((rows["label"] != rows["clean_label"]).sum())
 
     set_seed(cell.seed)  # the classification head's initial weights come from here
@@ -286,46 +282,37 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                                  train_examples=len(train_dataset))
             if last not in recorder.tested:  # stopped early between two recorded epochs
                 recorder.evaluate(model, last, splits=("test",))
-            if _any_diagnostic(suite):
+            if any_diagnostic(suite):
                 started = time.perf_counter()
-                _checkpoint_diagnostics(cell, recorder, model, model_path, tokenizer, data, rows, last)
+                _checkpoint_diagnostics(cell, recorder, model, last)
                 recorder.info["diagnostics_s"] = time.perf_counter() - started
     finally:
         hf_logging.set_verbosity(verbosity)
 
 
-def _any_diagnostic(suite: Suite) -> bool:
-    return any(getattr(suite.diagnostics, name).enabled for name in DIAGNOSTICS)
-
-
-def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, model_path: str, tokenizer,
-                            data: TaskData, rows, last: int) -> None:
+def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, last: int) -> None:
     """Diagnostics at the final checkpoint and, if asked, at the best (lowest validation loss)."""
-    suite = cell.suite
-    forward = {"examples": 0, "seconds": 0.0}
-
-    def context(name: str, logits: dict) -> CheckpointContext:
-        return CheckpointContext(checkpoint=name, model=model, tokenizer=tokenizer, suite=suite, data=data,
-                                 train_rows=rows, encoded=recorder.splits, logits=logits,
-                                 model_path=model_path, forward=forward, examples=recorder.examples)
-
+    checkpoints = cell.suite.diagnostics.checkpoints
+    scorer = recorder.scorer
     rng = _rng_state()
     try:
-        final = run_diagnostics(context("final", dict(recorder.logits))) \
-            if "final" in suite.diagnostics.checkpoints else []
+        final = []
+        if "final" in checkpoints:
+            scores = scorer.score(model, checkpoint="final", logits=recorder.logits)
+            final = scores.diagnostics
+            recorder.examples += scores.examples
         recorder.diagnostics += final
-        if "best" not in suite.diagnostics.checkpoints:
+        if "best" not in checkpoints:
             return
         best = recorder.best
         recorder.info["best_epoch"] = best["epoch"]
         if best["epoch"] == last and final:  # the best checkpoint is the final one
-            recorder.diagnostics += [("best", *row[1:]) for row in final]
+            recorder.diagnostics += [row.at("best") for row in final]
             return
         model.load_state_dict(best["state"])
-        logits = {**best["logits"],
-                  "test": predict_logits(model, recorder.splits["test"], batch_size=recorder.batch_size)}
-        recorder.diagnostics += run_diagnostics(context("best", logits))
+        # the best epoch's train and validation logits; its test logits are predicted here
+        recorder.diagnostics += scorer.score(model, checkpoint="best", logits=best["logits"]).diagnostics
     finally:
         _set_rng_state(rng)
-        recorder.info["diagnostics_forward_examples"] = forward["examples"]
-        recorder.info["diagnostics_forward_s"] = forward["seconds"]
+        recorder.info["diagnostics_forward_examples"] = scorer.forward["examples"]
+        recorder.info["diagnostics_forward_s"] = scorer.forward["seconds"]

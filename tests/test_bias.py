@@ -448,7 +448,7 @@ def _bias_context(tiny_model, correlated: bool, group_columns: list[str], bias: 
     train_rows = pd.DataFrame({**frames["train"], "clean_label": frames["train"]["label"]})
     return CheckpointContext(checkpoint="final", model=model, tokenizer=tokenizer, suite=suite, data=data,
                              train_rows=train_rows, encoded=encoded, logits=logits,
-                             model_path=str(tiny_model))
+                             pretrained_path=str(tiny_model))
 
 
 def test_bias_adapter_scores_zhao_on_the_correlated_split(tiny_model):

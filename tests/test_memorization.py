@@ -284,7 +284,7 @@ def _context(n_train: int, n_test: int, *, seed: int = 3):
     labels = np.zeros(n_train, dtype=int)
     train_rows = pd.DataFrame({"label": labels, "clean_label": labels})
     ctx = CheckpointContext(checkpoint="final", model=None, tokenizer=None, suite=suite, data=data,
-                            train_rows=train_rows, encoded=encoded, logits=logits, model_path="")
+                            train_rows=train_rows, encoded=encoded, logits=logits, pretrained_path=None)
     return ctx, losses
 
 
@@ -356,7 +356,7 @@ def _pool_context(n_pool: int, sizes: list[int], *, n_test: int = 300, test_shif
                "test": Encoded(input_ids=[[1]] * n_test, labels=true["test"], pad_token_id=0)}
     logits = {"train": logits_for(rows["text"].tolist()), "test": logits_for(frames["test"]["text"].tolist())}
     ctx = CheckpointContext(checkpoint="final", model=None, tokenizer=None, suite=suite, data=data,
-                            train_rows=rows, encoded=encoded, logits=logits, model_path="")
+                            train_rows=rows, encoded=encoded, logits=logits, pretrained_path=None)
     ctx.logits_of = logits_for  # the pool's rows go through the same "model"
     return ctx
 

@@ -207,7 +207,7 @@ def test_grid_shared_mode(tiny_csv: Path) -> None:
     for first, second in zip(cells[::2], cells[1::2], strict=True):  # paired seeds adjacent
         assert (first.train_size, first.strategy) == (second.train_size, second.strategy)
         assert {first.seed, second.seed} == {0, 1}
-    assert cells[0].describe()["record_epochs"] == [1, 2, 3]
+    assert cells[0].describe().record_epochs == (1, 2, 3)
     assert cells[0].strategy_spec == resolve_strategy(cells[0].strategy, strategy_library(suite))
 
 

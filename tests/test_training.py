@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +28,7 @@ def _cell(suite, *, strategy="baseline", size=40, seed=0, epochs=2, record=None,
 
 
 def _frame(result) -> pd.DataFrame:
-    return pd.DataFrame(result.metrics, columns=["epoch", "split", "metric", "value"])
+    return pd.DataFrame([asdict(row) for row in result.metrics])
 
 
 def test_run_cell_records_every_epoch_and_split(tiny_model, tiny_csv):
@@ -134,8 +136,9 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
                                                       "bias": {"intervals": True}})
     result = run_cell(_cell(suite, strategy="freeze1", size=80, epochs=3))
     assert result.status == "finished", result.reason
-    diag = pd.DataFrame(result.diagnostics,
-                        columns=["checkpoint", "metric", "value", "group", "op", "severity", "layer"])
+    diag = pd.DataFrame([asdict(row) for row in result.diagnostics])
+    assert list(diag.columns) == ["checkpoint", "metric", "value", "group", "op", "severity", "layer",
+                                  "bin_low", "bin_high", "fpr"]
     assert set(diag["checkpoint"]) == {"final", "best"}
     assert result.info["diagnostics_forward_examples"] > 0 and result.info["diagnostics_forward_s"] > 0
     final = diag[diag.checkpoint == "final"]
@@ -164,8 +167,20 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     assert worst.loc["worst_robustness_drop", "value"] == max(headline_drops)
     low, value, high = (worst.loc[f"worst_robustness_drop{end}", "value"] for end in ("_low", "", "_high"))
     assert -1 <= low <= value <= high <= 1 and worst.loc["worst_robustness_drop_n", "value"] == 20
-    roc = final[final.metric == "membership_roc_tpr"]["value"].to_numpy()
+    roc = final[final.metric == "membership_roc_tpr"]
+    assert roc["fpr"].tolist() == [k / 20 for k in range(21)] and roc["group"].isna().all()
+    roc = roc["value"].to_numpy()
     assert len(roc) == 21 and (np.diff(roc) >= 0).all() and roc[-1] == 1.0
+    # a reliability row's bin is its own pair of floats; group is for subgroups only
+    bins = final[final.metric == "reliability_count"]
+    assert bins["group"].isna().all() and bins["value"].sum() == 40  # the test split
+    assert np.allclose(bins["bin_low"], np.arange(15) / 15)
+    assert np.allclose(bins["bin_high"], np.arange(1, 16) / 15)
+    assert final.dropna(subset=["group"])["metric"].isin(
+        ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "group_count",
+         "group_positives", "group_negatives", "bias_amplification", "bias_amplification_zhao"]
+        + [f"{name}_{end}" for name in ("demographic_parity", "equalized_odds")
+           for end in ("difference", "difference_low", "difference_high", "high_group", "low_group")]).all()
     # membership: 80 training rows against 80 of the 80 pool rows no cell trains on (240 rows,
     # 40 + 40 held out, largest size 80), through the model at this checkpoint
     membership = final.set_index("metric")["value"]
@@ -182,9 +197,9 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     assert membership["counterfactual_n"] == swapped > 0
     assert membership["counterfactual_flip_rate"] * swapped == pytest.approx(
         round(membership["counterfactual_flip_rate"] * swapped), abs=1e-9)
-    columns = ["kind", "op", "severity", "text", "variant", "label", "pred", "confidence", "variant_pred",
-               "variant_confidence"]
-    examples = pd.DataFrame(result.examples, columns=columns)
+    examples = pd.DataFrame([asdict(row) for row in result.examples])
+    assert list(examples.columns) == ["kind", "op", "severity", "text", "variant", "label", "pred",
+                                      "confidence", "variant_pred", "variant_confidence"]
     assert set(examples["kind"]) == {"robustness", "counterfactual"}
     assert (examples.groupby("kind").size() <= 5).all()
     assert (examples["text"] != examples["variant"]).all()
@@ -197,5 +212,5 @@ def test_diagnostics_can_be_switched_off(tiny_model, tiny_csv):
            ("robustness", "bias", "calibration", "memorization", "drift", "spectral")}
     suite = _suite(tiny_model, tiny_csv, diagnostics={**off, "calibration": {"enabled": True}})
     result = run_cell(_cell(suite))
-    assert {row[1] for row in result.diagnostics} >= {"ece"}
-    assert not {row[1] for row in result.diagnostics} & {"mean_cka", "worst_robustness_drop", "alpha"}
+    assert {row.metric for row in result.diagnostics} >= {"ece"}
+    assert not {row.metric for row in result.diagnostics} & {"mean_cka", "worst_robustness_drop", "alpha"}

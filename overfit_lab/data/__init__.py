@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import OverfitLabError
+from ..rows import SPLITS, Split
 from ..suite import DATA_FILES, DataSpec, Suite
 from .loading import read_table
 from .splits import flip_labels, nested_subsets, stratified_split
 
-SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
                   "test": ("test",)}
 
@@ -42,7 +42,7 @@ class TaskData:
     def n_classes(self) -> int:
         return len(self.label_names)
 
-    def split(self, name: str) -> pd.DataFrame:
+    def split(self, name: Split) -> pd.DataFrame:
         return getattr(self, name)
 
     def subsets(self, sizes: list[int], *, seed: int) -> dict[int, np.ndarray]:

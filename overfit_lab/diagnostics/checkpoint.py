@@ -2,9 +2,12 @@
 
 Each diagnostic is a small adapter here: it turns the model and the cell's data into arrays and
 calls the metric functions of its own module (where the formulas and references live). Rows
-are dicts with ``metric`` and ``value`` and, where they apply, ``group``, ``op``, ``severity``
-and ``layer``. Adding a diagnostic means adding one adapter to :data:`DIAGNOSTICS`; the trainer
-is not touched.
+are :class:`~overfit_lab.rows.DiagnosticFields` dicts: ``metric`` and ``value`` and, where they
+apply, ``group`` (subgroup or group column), ``op``, ``severity``, ``layer``, ``bin_low`` /
+``bin_high`` (a reliability bin) or ``fpr`` (a membership ROC point); :func:`run_diagnostics`
+turns them into :class:`~overfit_lab.rows.DiagnosticRow` rows. Adding a diagnostic means adding
+one adapter to :data:`DIAGNOSTICS`; the trainer is not touched. What an adapter may use is
+:class:`~overfit_lab.diagnostics.context.CheckpointContext`.
 
 Costs are kept small: the clean logits of the training subset, validation and test splits come
 from the epoch's own evaluation (no extra pass), perturbed and counterfactual inputs are scored
@@ -14,85 +17,22 @@ computed once per process.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 from torch import nn
 
 from ..data import TaskData
-from ..predict import Encoded, encode, predict_logits
+from ..rows import DiagnosticFields, DiagnosticRow
 from ..suite import Suite
+from .context import CheckpointContext
 
 __all__ = ["DIAGNOSTICS", "CheckpointContext", "nonmember_source", "run_diagnostics"]
 
-Row = dict
-EXAMPLES_PER_KIND = 5
+Row = DiagnosticFields
 ROC_GRID = np.linspace(0.0, 1.0, 21)
-
-
-@dataclass
-class CheckpointContext:
-    """What a diagnostic may use: the model at one checkpoint and the cell's data."""
-
-    checkpoint: str  # "final" or "best"
-    model: nn.Module
-    tokenizer: object
-    suite: Suite
-    data: TaskData
-    train_rows: pd.DataFrame  # the cell's training subset: text, label (as trained), clean_label, groups
-    encoded: dict[str, Encoded]  # "train" (the subset), "validation", "test"
-    logits: dict[str, np.ndarray]  # clean logits of the same splits at this checkpoint
-    model_path: str
-    # examples the diagnostics ran through the model and the seconds it took (for the benchmark)
-    forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
-    # example inputs for the report (final checkpoint only): see add_examples
-    examples: list = field(default_factory=list)
-
-    @contextmanager
-    def forward_pass(self, n_examples: int) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        self.forward["examples"] += n_examples
-        self.forward["seconds"] += time.perf_counter() - started
-
-    def proba(self, split: str) -> np.ndarray:
-        return softmax(self.logits[split].astype(np.float64), axis=1)
-
-    def logits_of(self, texts: list[str]) -> np.ndarray:
-        """Logits of arbitrary texts (perturbed, counterfactual or non-member inputs)."""
-        with self.forward_pass(len(texts)):
-            encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
-                             max_length=self.suite.model.max_length)
-            return predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
-
-    def predict_texts(self, texts: list[str]) -> np.ndarray:
-        """Class probabilities of arbitrary texts."""
-        return softmax(self.logits_of(texts).astype(np.float64), axis=1)
-
-    def add_examples(self, kind: str, texts: list[str], variants: list[str], labels: np.ndarray,
-                     proba: np.ndarray, variant_proba: np.ndarray, order: np.ndarray, *,
-                     op: str | None = None, severity: float | None = None,
-                     limit: int = EXAMPLES_PER_KIND) -> None:
-        """Keep up to ``limit`` inputs, in ``order``, with their variant and both predictions."""
-        if self.checkpoint != "final":
-            return
-        for i in list(order)[:limit]:
-            self.examples.append((kind, op, severity, texts[i], variants[i], int(labels[i]),
-                                  int(proba[i].argmax()), float(proba[i].max()),
-                                  int(variant_proba[i].argmax()), float(variant_proba[i].max())))
-
-    def test_subsample(self, size: int) -> np.ndarray:
-        """A fixed subsample of test positions (the same for every cell of a run)."""
-        n = len(self.data.test)
-        if size >= n:
-            return np.arange(n)
-        return np.sort(np.random.default_rng(self.suite.data.seed).permutation(n)[:size])
 
 
 def _calibration(ctx: CheckpointContext) -> list[Row]:
@@ -114,10 +54,10 @@ def _calibration(ctx: CheckpointContext) -> list[Row]:
     ]
     diagram = reliability_diagram(y, proba, n_bins=spec.n_bins)
     for b in diagram.itertuples():
-        group = f"{b.bin_low:.3f}-{b.bin_high:.3f}"
-        rows += [{"metric": "reliability_count", "value": float(b.count), "group": group},
-                 {"metric": "reliability_confidence", "value": b.mean_confidence, "group": group},
-                 {"metric": "reliability_accuracy", "value": b.accuracy, "group": group}]
+        edges = {"bin_low": float(b.bin_low), "bin_high": float(b.bin_high)}
+        rows += [{"metric": "reliability_count", "value": float(b.count), **edges},
+                 {"metric": "reliability_confidence", "value": b.mean_confidence, **edges},
+                 {"metric": "reliability_accuracy", "value": b.accuracy, **edges}]
     return rows
 
 
@@ -155,7 +95,8 @@ def _memorization(ctx: CheckpointContext) -> list[Row]:
     # for the report: the best TPR the attack reaches at each FPR of a fixed grid
     at = np.searchsorted(roc["fpr"].to_numpy(), ROC_GRID, side="right") - 1
     for fpr, tpr in zip(ROC_GRID, roc["tpr"].to_numpy()[at], strict=True):
-        rows.append({"metric": "membership_roc_tpr", "value": float(tpr), "group": f"{fpr:.2f}"})
+        # the grid point k/20 as written in decimal (linspace puts 0.15000000000000002 there)
+        rows.append({"metric": "membership_roc_tpr", "value": float(tpr), "fpr": round(float(fpr), 2)})
     noisy, clean = ctx.train_rows["label"].to_numpy(), ctx.train_rows["clean_label"].to_numpy()
     if (noisy != clean).any():
         predicted = ctx.logits["train"].argmax(axis=1)
@@ -366,7 +307,9 @@ def _drift(ctx: CheckpointContext) -> list[Row]:
     from .drift import frozen_states, layer_cka, weight_distance
 
     spec = ctx.suite.diagnostics.drift
-    key = (ctx.model_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
+    if ctx.pretrained_path is None:
+        raise ValueError("drift needs the pretrained model the fine-tuning started from (pretrained_path)")
+    key = (ctx.pretrained_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
     pretrained = _pretrained(*key)
     probe = tuple(ctx.data.validation["text"].tolist()[: spec.probe_size])
     size = {"max_length": ctx.suite.model.max_length, "batch_size": ctx.suite.evaluation.batch_size}
@@ -408,15 +351,14 @@ DIAGNOSTICS: dict[str, Callable[[CheckpointContext], list[Row]]] = {
 }
 
 
-def run_diagnostics(ctx: CheckpointContext) -> list[tuple]:
-    """Every enabled diagnostic on ``ctx``'s checkpoint, as store rows
-    ``(checkpoint, metric, value, group, op, severity, layer)``."""
+def run_diagnostics(ctx: CheckpointContext) -> list[DiagnosticRow]:
+    """Every enabled diagnostic on ``ctx``'s checkpoint, as store rows."""
     out = []
     for name, diagnostic in DIAGNOSTICS.items():
         if not getattr(ctx.suite.diagnostics, name).enabled:
             continue
         for row in diagnostic(ctx):
             value = row["value"]
-            out.append((ctx.checkpoint, row["metric"], None if value is None else float(value),
-                        row.get("group"), row.get("op"), row.get("severity"), row.get("layer")))
+            out.append(DiagnosticRow(checkpoint=ctx.checkpoint, **{**row, "value": None if value is None
+                                                                    else float(value)}))
     return out

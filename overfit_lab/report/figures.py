@@ -175,7 +175,8 @@ def reliability(run: RunResult) -> go.Figure | None:
     diag = run.diagnostics
     if diag.empty or "reliability_count" not in set(diag["metric"]):
         return None
-    frame = _final_wide(run, ["reliability_count", "reliability_confidence", "reliability_accuracy"])
+    frame = _final_wide(run, ["reliability_count", "reliability_confidence", "reliability_accuracy"],
+                        by=("bin_low", "bin_high"))
     frame = frame[frame["train_size"] == frame["train_size"].max()]
     colors = _colors(run.suite.grid.strategies)
     fig = go.Figure()
@@ -185,7 +186,7 @@ def reliability(run: RunResult) -> go.Figure | None:
         rows = rows[rows["reliability_count"] > 0]
         weighted = rows.assign(conf=rows["reliability_confidence"] * rows["reliability_count"],
                                acc=rows["reliability_accuracy"] * rows["reliability_count"])
-        pooled = weighted.groupby("group")[["conf", "acc", "reliability_count"]].sum()
+        pooled = weighted.groupby(["bin_low", "bin_high"])[["conf", "acc", "reliability_count"]].sum()
         pooled = pd.DataFrame({"confidence": pooled["conf"] / pooled["reliability_count"],
                                "accuracy": pooled["acc"] / pooled["reliability_count"],
                                "count": pooled["reliability_count"]}).sort_values("confidence")
@@ -217,7 +218,7 @@ def membership_roc(run: RunResult) -> go.Figure | None:
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
                              name="chance"))
     for strategy, rows in diag.groupby("strategy", sort=False):
-        curve = rows.assign(fpr=rows["group"].astype(float)).groupby("fpr")["value"].mean()
+        curve = rows.groupby("fpr")["value"].mean()
         same = (auc["strategy"] == strategy) & (auc["train_size"] == rows["train_size"].max())
         mean_auc = auc[same]["value"]
         name = f"{strategy} (AUC {mean_auc.mean():.3f}"
@@ -303,8 +304,8 @@ def _final(run: RunResult, metric: str) -> pd.DataFrame:
     return rows.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
 
 
-def _final_wide(run: RunResult, metrics: list[str]) -> pd.DataFrame:
+def _final_wide(run: RunResult, metrics: list[str], by: tuple[str, ...] = ("group",)) -> pd.DataFrame:
     diag = run.diagnostics
     rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics)]
-    wide = rows.pivot_table(index=["cell_id", "group"], columns="metric", values="value").reset_index()
+    wide = rows.pivot_table(index=["cell_id", *by], columns="metric", values="value").reset_index()
     return wide.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..rows import Checkpoint
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -254,7 +256,7 @@ class SpectralSpec(_Strict):
 class DiagnosticsSpec(_Strict):
     """Which diagnostics run on every cell, at which checkpoints, with which settings."""
 
-    checkpoints: list[Literal["final", "best"]] = ["final", "best"]
+    checkpoints: list[Checkpoint] = ["final", "best"]
     robustness: RobustnessSpec = RobustnessSpec()
     bias: BiasSpec = BiasSpec()
     calibration: CalibrationSpec = CalibrationSpec()
@@ -289,7 +291,7 @@ class CheckSpec(_Strict):
     bound: Literal["mean", "lower95", "upper95"] = "mean"
     sizes: list[int] = []  # empty: every size of the grid
     strategies: list[str] = []  # empty: every strategy of the grid
-    checkpoint: Literal["final", "best"] = "final"
+    checkpoint: Checkpoint = "final"
     description: str = ""
 
     @model_validator(mode="after")

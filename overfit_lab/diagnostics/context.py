@@ -1,0 +1,89 @@
+"""What a diagnostic adapter sees of one checkpoint: :class:`CheckpointContext`.
+
+The adapters of :mod:`overfit_lab.diagnostics.checkpoint` take one; :mod:`overfit_lab.scoring`
+builds it, for the trainer and for the audit alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import softmax
+from torch import nn
+
+from ..data import TaskData
+from ..predict import Encoded, encode, predict_logits
+from ..rows import Checkpoint, ExampleKind, ExampleRow
+from ..suite import Suite
+
+__all__ = ["EXAMPLES_PER_KIND", "CheckpointContext"]
+
+EXAMPLES_PER_KIND = 5
+
+
+@dataclass
+class CheckpointContext:
+    """What a diagnostic may use: the model at one checkpoint and the cell's data."""
+
+    checkpoint: Checkpoint
+    model: nn.Module
+    tokenizer: object
+    suite: Suite
+    data: TaskData
+    train_rows: pd.DataFrame  # the cell's training subset: text, label (as trained), clean_label, groups
+    encoded: dict[str, Encoded]  # "train" (the subset), "validation", "test"
+    logits: dict[str, np.ndarray]  # clean logits of the same splits at this checkpoint
+    # the pretrained model the fine-tuning started from: drift (CKA, weight distance) compares with
+    # it (None: not known, as for an audit without a reference, where drift is switched off)
+    pretrained_path: str | None
+    # examples the diagnostics ran through the model and the seconds it took (for the benchmark)
+    forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+    # example inputs for the report (final checkpoint only): see add_examples
+    examples: list[ExampleRow] = field(default_factory=list)
+
+    @contextmanager
+    def forward_pass(self, n_examples: int) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.forward["examples"] += n_examples
+        self.forward["seconds"] += time.perf_counter() - started
+
+    def proba(self, split: str) -> np.ndarray:
+        return softmax(self.logits[split].astype(np.float64), axis=1)
+
+    def logits_of(self, texts: list[str]) -> np.ndarray:
+        """Logits of arbitrary texts (perturbed, counterfactual or non-member inputs)."""
+        with self.forward_pass(len(texts)):
+            encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
+                             max_length=self.suite.model.max_length)
+            return predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
+
+    def predict_texts(self, texts: list[str]) -> np.ndarray:
+        """Class probabilities of arbitrary texts."""
+        return softmax(self.logits_of(texts).astype(np.float64), axis=1)
+
+    def add_examples(self, kind: ExampleKind, texts: list[str], variants: list[str], labels: np.ndarray,
+                     proba: np.ndarray, variant_proba: np.ndarray, order: np.ndarray, *,
+                     op: str | None = None, severity: float | None = None,
+                     limit: int = EXAMPLES_PER_KIND) -> None:
+        """Keep up to ``limit`` inputs, in ``order``, with their variant and both predictions."""
+        if self.checkpoint != "final":
+            return
+        for i in list(order)[:limit]:
+            self.examples.append(ExampleRow(
+                kind=kind, op=op, severity=severity, text=texts[i], variant=variants[i],
+                label=int(labels[i]), pred=int(proba[i].argmax()), confidence=float(proba[i].max()),
+                variant_pred=int(variant_proba[i].argmax()),
+                variant_confidence=float(variant_proba[i].max())))
+
+    def test_subsample(self, size: int) -> np.ndarray:
+        """A fixed subsample of test positions (the same for every cell of a run)."""
+        n = len(self.data.test)
+        if size >= n:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(self.suite.data.seed).permutation(n)[:size])

@@ -1,0 +1,111 @@
+"""Scoring a model at a checkpoint: split metrics, diagnostics and example inputs, as rows.
+
+One service for both paths that score a model: the trainer (:mod:`overfit_lab.training`) after
+every epoch (the split metrics) and at its final and best checkpoints (the diagnostics), and the
+audit (:mod:`overfit_lab.auditing`) at the one checkpoint of an existing model (both). A
+:class:`CheckpointScorer` holds what stays fixed over a cell's checkpoints (tokenizer, suite,
+data, the encoded splits, the pretrained model drift compares with); :meth:`CheckpointScorer.score`
+takes the model at one checkpoint and returns a :class:`CheckpointScores`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from .data import TaskData
+from .diagnostics.checkpoint import DIAGNOSTICS, run_diagnostics
+from .diagnostics.classification import classification_metrics
+from .diagnostics.context import CheckpointContext
+from .predict import Encoded, encode, predict_logits
+from .rows import SPLITS, Checkpoint, DiagnosticRow, ExampleRow, MetricRow, Split
+from .suite import Suite
+
+__all__ = ["CheckpointScorer", "CheckpointScores", "any_diagnostic", "encode_splits"]
+
+
+def encode_splits(tokenizer, data: TaskData, *, max_length: int) -> dict[Split, Encoded]:
+    """Tokenize the train, validation and test splits of ``data`` once."""
+    return {split: encode(tokenizer, data.split(split)["text"].tolist(),
+                          data.split(split)["label"].to_numpy(), max_length=max_length)
+            for split in SPLITS}
+
+
+def any_diagnostic(suite: Suite) -> bool:
+    """Whether ``suite`` enables any diagnostic at all."""
+    return any(getattr(suite.diagnostics, name).enabled for name in DIAGNOSTICS)
+
+
+@dataclass(frozen=True)
+class CheckpointScores:
+    """What :meth:`CheckpointScorer.score` returns for one checkpoint."""
+
+    metrics: list[MetricRow]  # the classification metrics of the splits asked for
+    diagnostics: list[DiagnosticRow]  # every enabled diagnostic (none when no checkpoint was named)
+    examples: list[ExampleRow]  # example inputs for the report (final checkpoint only)
+    logits: dict[str, np.ndarray]  # the clean logits of every split scored or diagnosed
+    metrics_s: float = 0.0  # seconds spent on predictions and split metrics
+    diagnostics_s: float = 0.0  # seconds spent on the diagnostics
+
+
+@dataclass
+class CheckpointScorer:
+    """Scores the checkpoints of one cell (or one audited model).
+
+    ``encoded`` holds the splits to score, ``"train"`` being the cell's training subset and
+    ``train_rows`` its rows (text, label as trained, ``clean_label``, group columns).
+    ``pretrained_path`` is the model the fine-tuning started from: drift compares with it
+    (``None``, as for an audit without a reference, only with drift switched off).
+    ``forward`` counts the inputs the diagnostics ran through the model, over every checkpoint.
+    """
+
+    tokenizer: object
+    suite: Suite
+    data: TaskData
+    encoded: dict[str, Encoded]
+    train_rows: pd.DataFrame
+    pretrained_path: str | None
+    forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+
+    def logits(self, model: nn.Module, split: str) -> np.ndarray:
+        """Clean logits of ``split`` through ``model``."""
+        return predict_logits(model, self.encoded[split], batch_size=self.suite.evaluation.batch_size)
+
+    def score(self, model: nn.Module, *, epoch: int | None = None, splits: Iterable[Split] = (),
+              checkpoint: Checkpoint | None = None,
+              logits: dict[str, np.ndarray] | None = None) -> CheckpointScores:
+        """Score ``model``: the classification metrics of ``splits`` (rows at ``epoch``) and, if a
+        ``checkpoint`` is named, every enabled diagnostic on it.
+
+        ``logits`` are clean logits already computed at this checkpoint; a split missing from them
+        is predicted (the diagnostics need all three).
+        """
+        started = time.perf_counter()
+        logits = dict(logits or {})
+        metrics = []
+        for split in splits:
+            if split not in logits:
+                logits[split] = self.logits(model, split)
+            metrics += [MetricRow(epoch=epoch, split=split, metric=metric, value=value) for metric, value in
+                        classification_metrics(self.encoded[split].labels, logits[split]).items()]
+        metrics_s = time.perf_counter() - started
+        if checkpoint is None:
+            return CheckpointScores(metrics=metrics, diagnostics=[], examples=[], logits=logits,
+                                    metrics_s=metrics_s)
+        started = time.perf_counter()
+        for split in SPLITS:
+            if split not in logits:
+                logits[split] = self.logits(model, split)
+        examples: list[ExampleRow] = []
+        context = CheckpointContext(checkpoint=checkpoint, model=model, tokenizer=self.tokenizer,
+                                    suite=self.suite, data=self.data, train_rows=self.train_rows,
+                                    encoded=self.encoded, logits=logits, pretrained_path=self.pretrained_path,
+                                    forward=self.forward, examples=examples)
+        diagnostics = run_diagnostics(context)
+        return CheckpointScores(metrics=metrics, diagnostics=diagnostics, examples=examples, logits=logits,
+                                metrics_s=metrics_s, diagnostics_s=time.perf_counter() - started)
