@@ -21,7 +21,7 @@ A suite has these sections (see ``suites/*.toml`` for complete examples)::
 line that names the file, the key and the fix.
 """
 
-from .loading import check_conditions, load_suite, read_toml, validate_suite
+from .._lazy import lazy_exports
 from .schema import (
     BOUNDS,
     DATA_FILES,
@@ -49,6 +49,11 @@ from .schema import (
     Suite,
     VerdictSpec,
 )
+
+# reading and validating need the strategies, which need the schema: loaded on first use, so
+# that importing the schema (from strategies) never waits on them
+_LOADING = {name: ".loading" for name in ("check_conditions", "load_suite", "read_toml", "validate_suite")}
+__getattr__, __dir__ = lazy_exports(__name__, _LOADING)
 
 __all__ = ["BOUNDS", "DATA_FILES", "AuditSpec", "AugmentSpec", "BiasSpec", "BuiltinOptions",
            "CalibrationSpec", "CheckSpec",
