@@ -22,11 +22,12 @@ import pandas as pd
 from .data import TaskData, load_task_data
 from .environment import environment_facts
 from .errors import OverfitLabError
-from .models import load_finetuned, load_tokenizer, resolve_model_path
+from .models import load_tokenizer, resolve_model_path
 from .rows import SPLITS, CellRow
 from .scoring import CheckpointScorer, encode_splits
 from .store import RunStore
 from .suite import AuditSpec, Suite, validate_suite
+from .tasks import task_of
 from .training import CellResult
 
 AUDIT_STRATEGY = "audit"
@@ -54,7 +55,7 @@ def score_model(model: str | Path, train: str | Path, test: str | Path, *,
 
         suite = load_checks(checks, suite)
     started = time.perf_counter()
-    network = load_finetuned(model_path, trust_remote_code=trust_remote_code)
+    network = task_of(suite).load_finetuned(model_path, trust_remote_code=trust_remote_code)
     tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     data = _align_labels(load_task_data(suite, source="--train"), network)
     run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
@@ -125,7 +126,8 @@ def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str,
     # drift compares with the reference, the pretrained model (without one drift is switched off)
     scorer = CheckpointScorer(tokenizer=tokenizer, suite=suite, data=data,
                               train_rows=data.train.assign(clean_label=data.train["label"]),
-                              encoded=encode_splits(tokenizer, data, max_length=suite.model.max_length),
+                              encoded=encode_splits(task_of(suite), tokenizer, data,
+                                                     max_length=suite.model.max_length),
                               pretrained_path=reference)
     eval_started = time.perf_counter()
     logits = {"test": scorer.logits(model, "test")}

@@ -19,26 +19,26 @@ import pandas as pd
 from torch import nn
 
 from .data import TaskData
-from .diagnostics.checkpoint import DIAGNOSTICS, run_diagnostics
-from .diagnostics.classification import classification_metrics
+from .diagnostics.checkpoint import run_diagnostics
 from .diagnostics.context import CheckpointContext
-from .predict import Encoded, encode, predict_logits
+from .predict import Encoded
 from .rows import SPLITS, Checkpoint, DiagnosticRow, ExampleRow, MetricRow, Split
 from .suite import Suite
+from .tasks import TaskType, task_of
 
 __all__ = ["CheckpointScorer", "CheckpointScores", "any_diagnostic", "encode_splits"]
 
 
-def encode_splits(tokenizer, data: TaskData, *, max_length: int) -> dict[Split, Encoded]:
-    """Tokenize the train, validation and test splits of ``data`` once."""
-    return {split: encode(tokenizer, data.split(split)["text"].tolist(),
-                          data.split(split)["label"].to_numpy(), max_length=max_length)
+def encode_splits(task: TaskType, tokenizer, data: TaskData, *, max_length: int) -> dict[Split, Encoded]:
+    """Tokenize the train, validation and test splits of ``data`` once, as ``task`` encodes."""
+    return {split: task.encode(tokenizer, data.split(split)["text"].tolist(),
+                               data.split(split)["label"].to_numpy(), max_length=max_length)
             for split in SPLITS}
 
 
 def any_diagnostic(suite: Suite) -> bool:
-    """Whether ``suite`` enables any diagnostic at all."""
-    return any(getattr(suite.diagnostics, name).enabled for name in DIAGNOSTICS)
+    """Whether ``suite`` enables any diagnostic that applies to its task."""
+    return any(getattr(suite.diagnostics, name).enabled for name in task_of(suite).diagnostics)
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class CheckpointScorer:
     ``pretrained_path`` is the model the fine-tuning started from: drift compares with it
     (``None``, as for an audit without a reference, only with drift switched off).
     ``forward`` counts the inputs the diagnostics ran through the model, over every checkpoint.
+    ``task`` predicts, scores splits and names the diagnostics that apply (the suite's task).
     """
 
     tokenizer: object
@@ -71,10 +72,15 @@ class CheckpointScorer:
     train_rows: pd.DataFrame
     pretrained_path: str | None
     forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+    task: TaskType | None = None  # None: the suite's (tasks.task_of)
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = task_of(self.suite)
 
     def logits(self, model: nn.Module, split: str) -> np.ndarray:
         """Clean logits of ``split`` through ``model``."""
-        return predict_logits(model, self.encoded[split], batch_size=self.suite.evaluation.batch_size)
+        return self.task.predict(model, self.encoded[split], batch_size=self.suite.evaluation.batch_size)
 
     def score(self, model: nn.Module, *, epoch: int | None = None, splits: Iterable[Split] = (),
               checkpoint: Checkpoint | None = None,
@@ -92,7 +98,7 @@ class CheckpointScorer:
             if split not in logits:
                 logits[split] = self.logits(model, split)
             metrics += [MetricRow(epoch=epoch, split=split, metric=metric, value=value) for metric, value in
-                        classification_metrics(self.encoded[split].labels, logits[split]).items()]
+                        self.task.split_metrics(self.encoded[split].labels, logits[split]).items()]
         metrics_s = time.perf_counter() - started
         if checkpoint is None:
             return CheckpointScores(metrics=metrics, diagnostics=[], examples=[], logits=logits,
@@ -106,6 +112,6 @@ class CheckpointScorer:
                                     suite=self.suite, data=self.data, train_rows=self.train_rows,
                                     encoded=self.encoded, logits=logits, pretrained_path=self.pretrained_path,
                                     forward=self.forward, examples=examples)
-        diagnostics = run_diagnostics(context)
+        diagnostics = run_diagnostics(context, self.task.diagnostics)
         return CheckpointScores(metrics=metrics, diagnostics=diagnostics, examples=examples, logits=logits,
                                 metrics_s=metrics_s, diagnostics_s=time.perf_counter() - started)

@@ -37,12 +37,13 @@ from .data import TaskData, load_task_data
 from .data.augment import augment_text, training_vocabulary
 from .errors import CellFailure, OverfitLabError
 from .grid import Cell
-from .models import count_parameters, freeze, load_classifier, load_tokenizer, resolve_model_path, set_dropout
+from .models import count_parameters, freeze, load_tokenizer, resolve_model_path, set_dropout
 from .predict import Encoded
 from .rows import CellRow, CellStatus, DiagnosticRow, ExampleRow, MetricRow
 from .scoring import CheckpointScorer, any_diagnostic, encode_splits
 from .strategies import strategy_callbacks, training_arguments
 from .suite import AugmentSpec, Suite
+from .tasks import task_of
 
 EpochHook = Callable[[Cell, int], None]
 
@@ -93,7 +94,8 @@ def _prepared(suite_json: str) -> tuple[TaskData, str, object, dict[str, Encoded
     data = load_task_data(suite)
     path = resolve_model_path(suite.model.name)
     tokenizer = load_tokenizer(path, trust_remote_code=suite.model.trust_remote_code)
-    return data, path, tokenizer, encode_splits(tokenizer, data, max_length=suite.model.max_length)
+    return data, path, tokenizer, encode_splits(task_of(suite), tokenizer, data,
+                                                max_length=suite.model.max_length)
 
 
 def _subset(pool: Encoded, positions: np.ndarray, labels: np.ndarray) -> Encoded:
@@ -244,8 +246,8 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     recorder.info["flipped_labels"] = int((rows["label"] != rows["clean_label"]).sum())
 
     set_seed(cell.seed)  # the classification head's initial weights come from here
-    model = load_classifier(model_path, data.label_names,
-                            trust_remote_code=suite.model.trust_remote_code)
+    model = task_of(suite).load_pretrained(model_path, data.label_names,
+                                           trust_remote_code=suite.model.trust_remote_code)
     if spec.dropout is not None:
         set_dropout(model, **spec.dropout.model_dump())
     if spec.freeze is not None:

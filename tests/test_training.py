@@ -214,3 +214,42 @@ def test_diagnostics_can_be_switched_off(tiny_model, tiny_csv):
     result = run_cell(_cell(suite))
     assert {row.metric for row in result.diagnostics} >= {"ece"}
     assert not {row.metric for row in result.diagnostics} & {"mean_cka", "worst_robustness_drop", "alpha"}
+
+
+def test_a_task_type_decides_the_split_metrics_and_the_diagnostics(tiny_model, tiny_csv, monkeypatch):
+    """The seam for a second task: a TaskType with another split metric and only calibration
+    changes what a cell records, with nothing else touched (the trainer, store and reports
+    only see its rows)."""
+    import dataclasses
+
+    from overfit_lab import scoring, training
+    from overfit_lab.diagnostics.classification import classification_metrics
+    from overfit_lab.tasks import SEQUENCE_CLASSIFICATION
+
+    predicted = []
+
+    def predict(model, encoded, *, batch_size):
+        predicted.append(len(encoded))
+        return SEQUENCE_CLASSIFICATION.predict(model, encoded, batch_size=batch_size)
+
+    def split_metrics(labels, logits):
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        confidence = float(probabilities.max(axis=1).mean())
+        return {**classification_metrics(labels, logits), "mean_confidence": confidence}
+
+    task = dataclasses.replace(SEQUENCE_CLASSIFICATION, name="test-task", predict=predict,
+                               split_metrics=split_metrics, diagnostics=("calibration",))
+    for module in (training, scoring):
+        monkeypatch.setattr(module, "task_of", lambda suite: task)
+    suite = _suite(tiny_model, tiny_csv, diagnostics={"checkpoints": ["final"]})
+    result = run_cell(_cell(suite, epochs=2))
+    assert result.status == "finished", result.reason
+    frame = _frame(result)
+    confidence = frame[frame.metric == "mean_confidence"]
+    assert sorted(confidence["split"].unique()) == ["test", "train", "validation"]
+    assert confidence["value"].between(0.5, 1.0).all()  # two classes: the top probability
+    assert predicted  # every prediction went through the task
+    metrics = {row.metric for row in result.diagnostics}
+    assert "ece" in metrics
+    assert not metrics & {"membership_advantage", "worst_robustness_drop", "bias_amplification", "mean_cka"}

@@ -17,7 +17,7 @@ computed once per process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -351,11 +351,13 @@ DIAGNOSTICS: dict[str, Callable[[CheckpointContext], list[Row]]] = {
 }
 
 
-def run_diagnostics(ctx: CheckpointContext) -> list[DiagnosticRow]:
-    """Every enabled diagnostic on ``ctx``'s checkpoint, as store rows."""
+def run_diagnostics(ctx: CheckpointContext, names: Iterable[str] | None = None) -> list[DiagnosticRow]:
+    """Every enabled diagnostic on ``ctx``'s checkpoint (of ``names``, the ones the task applies;
+    default all), as store rows."""
     out = []
+    names = set(DIAGNOSTICS if names is None else names)
     for name, diagnostic in DIAGNOSTICS.items():
-        if not getattr(ctx.suite.diagnostics, name).enabled:
+        if name not in names or not getattr(ctx.suite.diagnostics, name).enabled:
             continue
         for row in diagnostic(ctx):
             value = row["value"]
