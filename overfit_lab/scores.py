@@ -136,6 +136,40 @@ EXTRA_SCORES: dict[str, Score] = {
 }
 ALL_SCORES: dict[str, Score] = {**SCORES, **EXTRA_SCORES}
 
+# The stored rows behind the scores: one figure per subgroup, op and severity, bin, ROC point or
+# layer. Not scores (a cell has many of each), so not checkable; the reports read them as rows.
+ROW_METRICS: dict[str, str] = {
+    "reliability_count": "test examples in a confidence bin (bin_low, bin_high)",
+    "reliability_confidence": "mean confidence in a confidence bin",
+    "reliability_accuracy": "accuracy in a confidence bin",
+    "membership_roc_tpr": "true positive rate of the membership attack at a false positive rate (fpr)",
+    "accuracy_perturbed": "test accuracy under a perturbation (op, severity)",
+    "robustness_drop": "clean minus perturbed accuracy (op, severity)",
+    "flip_rate": "share of test predictions a perturbation changed (op, severity)",
+    "mean_confidence_change": "mean change of confidence under a perturbation (op, severity)",
+    "accuracy": "a subgroup's test accuracy (group)",
+    "selection_rate": "a subgroup's rate of positive predictions (group)",
+    "true_positive_rate": "a subgroup's true positive rate (group)",
+    "false_positive_rate": "a subgroup's false positive rate (group)",
+    "group_count": "test examples in a subgroup (group)",
+    "group_positives": "positive test examples in a subgroup (group)",
+    "group_negatives": "negative test examples in a subgroup (group)",
+    **{f"{name}_difference_{end}": f"{end} end of Newcombe's 95% interval of one group column's "
+       f"{name.replace('_', ' ')} difference (group)"
+       for name in ("demographic_parity", "equalized_odds") for end in ("low", "high")},
+    **{f"{name}_{end}_group": f"the subgroup with the {end}est rate in the {name.replace('_', ' ')} "
+       "difference (group; op: which rate)" for name in ("demographic_parity", "equalized_odds")
+       for end in ("high", "low")},
+    "bias_amplification_zhao_noisy": "Zhao et al. BiasAmp against the noisy training labels (group)",
+    "cka": "debiased linear CKA of a layer's hidden states with the pretrained model (layer)",
+    "cka_frozen": "1 when every module producing the layer kept its pretrained weights (layer)",
+    "weight_distance": "relative Frobenius distance of a layer's weights from the pretrained ones (layer)",
+    "alpha": "power-law exponent of a weight matrix's spectrum (layer)",
+}
+"""Every other metric name the diagnostics store: what one row of it is. (Scores such as
+``bias_amplification`` or ``demographic_parity_difference`` are stored per group column too and
+reduced per cell as their :class:`Score` says.)"""
+
 
 def cell_scores(generalization: pd.DataFrame, diagnostics: pd.DataFrame, *, checkpoint: Checkpoint = "final",
                 extra: bool = False) -> pd.DataFrame:

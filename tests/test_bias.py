@@ -571,7 +571,7 @@ def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
                               metrics=pd.DataFrame(), diagnostics=diag, examples=pd.DataFrame()))
     (row,) = bias_rows(run)
     assert (row["column"], row["size"], row["noise"], row["strategy"]) == ("gender", 10, "0.2", "baseline")
-    assert row["values"][1].startswith("0.010") and row["values"][2].startswith("0.110")
+    assert row["zhao"].startswith("0.010") and row["zhao_noisy"].startswith("0.110")
     dp, eo = row["parity"]
     assert dp["difference"].startswith("0.300") and dp["interval"] == "[0.150, 0.400]"
     assert dp["groups"] == "f > m"

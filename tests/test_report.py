@@ -241,3 +241,14 @@ def test_html_interval_is_clipped_to_the_metric_range():
     assert interval(row["mean"], row["low"], row["high"], row["values"]) == (
         f"{values.mean():.3f} [0.000, {high:.3f}]")
     assert row["clipped"] and compact(row) == f"{values.mean():.3f}[0.00,{high:.2f}]"
+
+
+def test_every_stored_metric_is_in_the_catalogue(hostile_run):
+    """scores.py names every metric a run stores: a score (label, direction, range) or a per-row
+    metric (what one row is); a new diagnostic's metric cannot slip in unnamed."""
+    from overfit_lab.scores import ALL_SCORES, ROW_METRICS
+
+    stored = set(hostile_run.diagnostics["metric"])
+    assert stored - set(ALL_SCORES) - set(ROW_METRICS) == set()
+    assert not set(ALL_SCORES) & set(ROW_METRICS)
+    assert {"reliability_count", "membership_roc_tpr", "cka", "accuracy"} <= stored  # rows of each kind

@@ -21,6 +21,7 @@ from ..scores import SCORES
 from ..store import write_text_atomic
 from . import figures, sections
 from .formatting import interval, p_value, signed_interval
+from .sections import fmt_row
 
 if TYPE_CHECKING:
     from ..analysis import RunResult
@@ -95,11 +96,6 @@ def _figure_json(fig) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _fmt_row(row) -> str:
-    """An :meth:`~overfit_lab.analysis.RunResult.over_seeds` row as the tables show it."""
-    return "–" if row is None else interval(row["mean"], row["low"], row["high"], row["values"])
-
-
 def _ci_method(run: RunResult) -> str:
     method, seeds = run.interval_method, len(run.suite.grid.seeds)
     if method == "none":
@@ -158,7 +154,7 @@ def _summary_rows(run: RunResult, summary: pd.DataFrame) -> list[dict]:
     for (size, noise, strategy), part in sorted(summary.groupby(["train_size", "label_noise", "strategy"]),
                                                 key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99))):
         values = part.set_index("metric")
-        cells = [_fmt_row(values.loc[m]) for m in SUMMARY_SCORES if m in values.index]
+        cells = [fmt_row(values.loc[m]) for m in SUMMARY_SCORES if m in values.index]
         rows.append({"size": int(size), "noise": noise, "strategy": strategy, "values": cells})
     return rows
 

@@ -15,13 +15,13 @@ from .formatting import interval, mean_ends, seed_rows
 if TYPE_CHECKING:
     from ..analysis import RunResult
 
-__all__ = ["bias_rows", "bias_settings", "counterfactual_rows", "examples", "group_rows", "membership_rows",
-           "robustness_headline"]
+__all__ = ["bias_rows", "bias_settings", "counterfactual_rows", "examples", "fmt_row", "group_rows",
+           "membership_rows", "robustness_headline"]
 
 EXAMPLES_SHOWN = 10
 
 
-def _fmt_row(row) -> str:
+def fmt_row(row) -> str:
     """An :meth:`~overfit_lab.analysis.RunResult.over_seeds` row as the tables show it."""
     return "–" if row is None else interval(row["mean"], row["low"], row["high"], row["values"])
 
@@ -57,7 +57,7 @@ def robustness_headline(run: RunResult) -> dict:
                         for end in ("low", "high", "n"))
         ops = pd.Series([f"{r.op} at {r.severity:g}" for r in cells.itertuples()]).value_counts()
         rows.append({"size": int(size), "strategy": strategy,
-                     "drop": _fmt_row(seeds.get((size, strategy, "worst_robustness_drop"))),
+                     "drop": fmt_row(seeds.get((size, strategy, "worst_robustness_drop"))),
                      "ops": ", ".join(k if c == 1 else f"{k} (×{c})" for k, c in ops.items()),
                      "interval": mean_ends(low, high),
                      "n": "–" if np.isnan(n) else f"{n:.0f}"})
@@ -132,9 +132,11 @@ def bias_rows(run: RunResult) -> list[dict]:
         for size, noise, strategy in keys:
             cell = final[(final["train_size"] == size) & (final["label_noise"] == noise)
                          & (final["strategy"] == strategy)]
-            values = [_fmt_row(seeds.get((size, noise, strategy, m))) for m in amplification]
+            values = {m: fmt_row(seeds.get((size, noise, strategy, m))) for m in amplification}
             rows.append({"column": column, "size": int(size), "noise": f"{noise:g}", "strategy": strategy,
-                         "values": values,
+                         "directional": values["bias_amplification"],
+                         "zhao": values["bias_amplification_zhao"],
+                         "zhao_noisy": values["bias_amplification_zhao_noisy"],
                          "parity": [_parity_cell(cell, name, column, {m: seeds.get((size, noise, strategy, m))
                                                                       for m in parity})
                                     for name in ("demographic_parity", "equalized_odds")]})
@@ -151,7 +153,7 @@ def _parity_cell(cell: pd.DataFrame, name: str, column: str, seeds: dict) -> dic
     summary = seeds.get(f"{name}_difference")
     if summary is None or summary["n"] == 0:
         return {"difference": "too small" if len(difference) else "–", "interval": "–", "groups": ""}
-    text = _fmt_row(summary)
+    text = fmt_row(summary)
     if summary["n"] < len(difference):
         text += f" ({len(difference) - summary['n']} of {len(difference)} seeds too small)"
     low, high = (seeds.get(f"{name}_difference_{end}") or {"mean": np.nan} for end in ("low", "high"))
@@ -184,9 +186,9 @@ def counterfactual_rows(run: RunResult) -> list[dict]:
                                                                           "counterfactual_abs_change")}
         row = {"size": int(r.train_size), "strategy": r.strategy,
                "seeds": ", ".join(f"{x:.3f}" for x in r.rates),
-               "change": _fmt_row(summary["counterfactual_abs_change"])}
+               "change": fmt_row(summary["counterfactual_abs_change"])}
         if np.isnan(r.n):  # runs stored before the counts have none
-            row.update(rate=_fmt_row(summary["counterfactual_flip_rate"]), n="–")
+            row.update(rate=fmt_row(summary["counterfactual_flip_rate"]), n="–")
         else:
             row.update(rate=f"{r.rate:.3f} [{r.low:.3f}, {r.high:.3f}]",
                        n=f"{int(r.k)} of {int(r.n)}" + ("" if r.seeds == 1 else
@@ -214,10 +216,10 @@ def membership_rows(run: RunResult) -> list[dict]:
         low, high = (cell[f"membership_advantage_{end}"] for end in ("low", "high"))
         rows.append({"size": int(size), "strategy": strategy, "m": m,
                      "seeds": len(cell["membership_advantage"]["values"]),
-                     "advantage": _fmt_row(cell["membership_advantage"]),
+                     "advantage": fmt_row(cell["membership_advantage"]),
                      "interval": "–" if low is None else mean_ends(low["mean"], high["mean"], "+.3f"),
-                     "yeom": _fmt_row(cell["membership_advantage_yeom"]),
-                     "auc": _fmt_row(cell["membership_auc"])})
+                     "yeom": fmt_row(cell["membership_advantage_yeom"]),
+                     "auc": fmt_row(cell["membership_auc"])})
     return rows
 
 
