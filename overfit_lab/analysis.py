@@ -183,6 +183,59 @@ class RunResult:
         wide = rows.set_index(["cell_id", "metric"])["value"].unstack("metric")
         return self.cells[CELL_KEYS].merge(wide, left_on="cell_id", right_index=True)
 
+    def final_rows(self, metric: str) -> pd.DataFrame:
+        """The stored rows of ``metric`` at the final checkpoint, with each cell's size, strategy
+        and seed."""
+        diag = self.diagnostics
+        if diag.empty:
+            return diag
+        rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
+        return rows.merge(self.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
+
+    def row_curve(self, metric: str, x: str, *, by: tuple[str, ...] = ("strategy",),
+                  largest_size: bool = False, agg: str = "mean") -> pd.DataFrame:
+        """A per-row metric (:data:`overfit_lab.scores.ROW_METRICS`) against one of its row fields
+        ``x`` (``severity``, ``fpr``, ``layer``...), reduced over cells (``agg``, the mean by
+        default) per ``by`` and ``x``, in the order the rows come; at the largest train size the
+        metric has, with ``largest_size``. Columns: ``by``, ``x``, ``value`` (and ``train_size``)."""
+        rows = self.final_rows(metric)
+        if rows.empty:
+            return pd.DataFrame(columns=[*by, x, "value", "train_size"])
+        if largest_size:
+            rows = rows[rows["train_size"] == rows["train_size"].max()]
+        curve = rows.groupby([*by, x], sort=False)["value"].agg(agg).reset_index()
+        return curve.assign(train_size=rows["train_size"].max())
+
+    @cached_property
+    def reliability_pooled(self) -> pd.DataFrame:
+        """The reliability diagram per strategy at the largest size: per confidence bin, the mean
+        confidence and the accuracy pooled over seeds (each seed's bin weighted by its count), and
+        the count. Columns: ``strategy, bin_low, bin_high, confidence, accuracy, count, train_size``,
+        bins in order of confidence."""
+        columns = ["strategy", "bin_low", "bin_high", "confidence", "accuracy", "count", "train_size"]
+        diag = self.diagnostics
+        metrics = ["reliability_count", "reliability_confidence", "reliability_accuracy"]
+        if diag.empty or metrics[0] not in set(diag["metric"]):
+            return pd.DataFrame(columns=columns)
+        rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics)]
+        wide = rows.pivot_table(index=["cell_id", "bin_low", "bin_high"], columns="metric",
+                                values="value").reset_index()
+        wide = wide.merge(self.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
+        wide = wide[wide["train_size"] == wide["train_size"].max()]
+        parts = []
+        for strategy, part in wide.groupby("strategy", sort=False):
+            part = part[part["reliability_count"] > 0]
+            weighted = part.assign(conf=part["reliability_confidence"] * part["reliability_count"],
+                                   acc=part["reliability_accuracy"] * part["reliability_count"])
+            pooled = weighted.groupby(["bin_low", "bin_high"])[["conf", "acc", "reliability_count"]].sum()
+            parts.append(pd.DataFrame({"strategy": strategy,
+                                       "confidence": pooled["conf"] / pooled["reliability_count"],
+                                       "accuracy": pooled["acc"] / pooled["reliability_count"],
+                                       "count": pooled["reliability_count"]}).sort_values("confidence")
+                         .reset_index())
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns[:-1])
+        return frame.assign(train_size=wide["train_size"].max())[columns]
+
     @cached_property
     def interval_method(self) -> str:
         """How the intervals over seeds are made: ``"none"`` (one seed), ``"two seeds"`` (their

@@ -252,3 +252,35 @@ def test_every_stored_metric_is_in_the_catalogue(hostile_run):
     assert stored - set(ALL_SCORES) - set(ROW_METRICS) == set()
     assert not set(ALL_SCORES) & set(ROW_METRICS)
     assert {"reliability_count", "membership_roc_tpr", "cka", "accuracy"} <= stored  # rows of each kind
+
+
+def test_reliability_pools_seeds_weighted_by_bin_counts_and_curves_average_cells():
+    """The analysis behind two figures, on hand-made rows of two seeds: each bin's accuracy and
+    confidence pooled over seeds weighted by the bin's count (at the largest size only), and a
+    per-layer curve as the plain mean over cells."""
+    from pathlib import Path
+
+    from overfit_lab.analysis import RunResult
+    from overfit_lab.store import StoredRun
+
+    cells = pd.DataFrame({"cell_id": ["a", "b", "c"], "train_size": [100, 100, 50], "strategy": "s",
+                          "seed": [0, 1, 0]})
+    rows = []
+    for cell, count, accuracy, confidence in (("a", 10, 0.5, 0.6), ("b", 30, 0.9, 0.7), ("c", 5, 0.0, 0.1)):
+        for metric, value in (("reliability_count", count), ("reliability_accuracy", accuracy),
+                              ("reliability_confidence", confidence)):
+            rows.append({"cell_id": cell, "checkpoint": "final", "metric": metric, "value": value,
+                         "bin_low": 0.5, "bin_high": 0.75})
+        rows.append({"cell_id": cell, "checkpoint": "final", "metric": "cka", "value": count / 100,
+                     "layer": "layer.0"})
+    run = RunResult(StoredRun(run_dir=Path("."), suite=None, environment={}, meta={}, cells=cells,
+                              metrics=pd.DataFrame(), diagnostics=pd.DataFrame(rows),
+                              examples=pd.DataFrame()))
+    (row,) = run.reliability_pooled.itertuples()
+    assert row.count == 40 and row.train_size == 100
+    assert row.accuracy == pytest.approx((10 * 0.5 + 30 * 0.9) / 40)
+    assert row.confidence == pytest.approx((10 * 0.6 + 30 * 0.7) / 40)
+    every = run.row_curve("cka", "layer")
+    assert every["value"].tolist() == pytest.approx([np.mean([0.10, 0.30, 0.05])])
+    largest = run.row_curve("cka", "layer", largest_size=True)
+    assert largest["value"].tolist() == pytest.approx([0.2]) and largest["train_size"].iloc[0] == 100

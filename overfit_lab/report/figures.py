@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .formatting import NONMEMBERS
+from .formatting import NONMEMBERS, seed_rows
 
 if TYPE_CHECKING:
     from ..analysis import RunResult
@@ -137,18 +137,18 @@ def robustness_curves(run: RunResult) -> go.Figure | None:
     time (dropdown); each point's severity in words on hover, a star at the op's headline severity."""
     from ..diagnostics.perturb import describe_severity, headline_severities
 
-    diag = _final(run, "robustness_drop")
-    if diag.empty:
+    drops = run.row_curve("robustness_drop", "severity", by=("strategy", "op"))
+    if drops.empty:
         return None
-    strategies = [s for s in run.suite.grid.strategies if s in set(diag["strategy"])]
-    ops = sorted(diag["op"].dropna().unique())
+    strategies = [s for s in run.suite.grid.strategies if s in set(drops["strategy"])]
+    ops = sorted(drops["op"].dropna().unique())
     spec = run.suite.diagnostics.robustness
     headline = headline_severities(ops, spec.headline)
     fig = go.Figure()
     for k, strategy in enumerate(strategies):
-        rows = diag[diag["strategy"] == strategy]
+        rows = drops[drops["strategy"] == strategy]
         for i, op in enumerate(ops):
-            curve = rows[rows["op"] == op].groupby("severity")["value"].mean()
+            curve = rows[rows["op"] == op].set_index("severity")["value"].sort_index()
             star = [headline[op] is not None and np.isclose(s, headline[op]) for s in curve.index]
             fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), name=op, mode="lines+markers",
                                      line={"color": PALETTE[i % len(PALETTE)]}, visible=k == 0,
@@ -172,29 +172,19 @@ def robustness_curves(run: RunResult) -> go.Figure | None:
 def reliability(run: RunResult) -> go.Figure | None:
     """Reliability diagram per strategy at the largest size: accuracy against mean confidence per
     bin, pooled over seeds (bins weighted by their counts)."""
-    diag = run.diagnostics
-    if diag.empty or "reliability_count" not in set(diag["metric"]):
+    pooled_bins = run.reliability_pooled
+    if pooled_bins.empty:
         return None
-    frame = _final_wide(run, ["reliability_count", "reliability_confidence", "reliability_accuracy"],
-                        by=("bin_low", "bin_high"))
-    frame = frame[frame["train_size"] == frame["train_size"].max()]
     colors = _colors(run.suite.grid.strategies)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
                              name="perfect calibration"))
-    for strategy, rows in frame.groupby("strategy", sort=False):
-        rows = rows[rows["reliability_count"] > 0]
-        weighted = rows.assign(conf=rows["reliability_confidence"] * rows["reliability_count"],
-                               acc=rows["reliability_accuracy"] * rows["reliability_count"])
-        pooled = weighted.groupby(["bin_low", "bin_high"])[["conf", "acc", "reliability_count"]].sum()
-        pooled = pd.DataFrame({"confidence": pooled["conf"] / pooled["reliability_count"],
-                               "accuracy": pooled["acc"] / pooled["reliability_count"],
-                               "count": pooled["reliability_count"]}).sort_values("confidence")
+    for strategy, pooled in pooled_bins.groupby("strategy", sort=False):
         fig.add_trace(go.Scatter(x=pooled["confidence"], y=pooled["accuracy"], name=strategy,
                                  mode="lines+markers", marker={"size": 4 + 12 * np.sqrt(pooled["count"] /
                                                                                         pooled["count"].sum())},
                                  line={"color": colors.get(strategy, "#333")}))
-    size = frame["train_size"].max()
+    size = pooled_bins["train_size"].iloc[0]
     fig.update_layout(**LAYOUT, title=f"reliability diagram at {size} training examples (test split)")
     fig.update_xaxes(title_text="mean confidence in bin", range=[0, 1])
     fig.update_yaxes(title_text="accuracy in bin", range=[0, 1])
@@ -205,34 +195,37 @@ def membership_roc(run: RunResult) -> go.Figure | None:
     """ROC of the loss-threshold membership attack per strategy at the largest size (mean TPR
     over seeds at each FPR), with each strategy's AUC and cross-fitted advantage (mean over seeds,
     and the 95% interval of one cell averaged over seeds) in the legend."""
-    diag = _final(run, "membership_roc_tpr")
-    if diag.empty:
+    roc = run.row_curve("membership_roc_tpr", "fpr", largest_size=True)
+    if roc.empty:
         return None
-    diag = diag[diag["train_size"] == diag["train_size"].max()]
-    auc = _final(run, "membership_auc")
-    advantage = {m: _final(run, f"membership_advantage{m}") for m in ("", "_low", "_high")}
-    counts = _final(run, "membership_n")
-    counts = counts[counts["train_size"] == diag["train_size"].max()]["value"]
+    size = roc["train_size"].iloc[0]
+    by = ("train_size", "strategy")
+    seeds = seed_rows(run.over_seeds(["membership_auc", "membership_n", *(f"membership_advantage{m}"
+                                                                          for m in ("", "_low", "_high"))],
+                                     by=by), by)
+
+    def mean(strategy: str, metric: str) -> float:
+        return (seeds.get((size, strategy, metric)) or {"mean": np.nan})["mean"]
+
     colors = _colors(run.suite.grid.strategies)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
                              name="chance"))
-    for strategy, rows in diag.groupby("strategy", sort=False):
-        curve = rows.groupby("fpr")["value"].mean()
-        same = (auc["strategy"] == strategy) & (auc["train_size"] == rows["train_size"].max())
-        mean_auc = auc[same]["value"]
-        name = f"{strategy} (AUC {mean_auc.mean():.3f}"
-        adv = {m: frame[(frame["strategy"] == strategy) & (frame["train_size"] == rows["train_size"].max())]
-               ["value"] for m, frame in advantage.items()}
-        if not adv[""].empty:
-            name += f", adv {adv[''].mean():+.3f}"
-            if not adv["_low"].empty:
-                name += f" [{adv['_low'].mean():+.3f}, {adv['_high'].mean():+.3f}]"
-        fig.add_trace(go.Scatter(x=curve.index, y=curve.to_numpy(), mode="lines", name=name + ")",
+    counts = []
+    for strategy, curve in roc.groupby("strategy", sort=False):
+        name = f"{strategy} (AUC {mean(strategy, 'membership_auc'):.3f}"
+        if (size, strategy, "membership_advantage") in seeds:
+            name += f", adv {mean(strategy, 'membership_advantage'):+.3f}"
+            if (size, strategy, "membership_advantage_low") in seeds:
+                name += (f" [{mean(strategy, 'membership_advantage_low'):+.3f}, "
+                         f"{mean(strategy, 'membership_advantage_high'):+.3f}]")
+        counts += [c for c in (seeds.get((size, strategy, "membership_n")) or {"values": ()})["values"]
+                   if np.isfinite(c)]
+        fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["value"].to_numpy(), mode="lines", name=name + ")",
                                  line={"color": colors.get(strategy, "#333")}))
-    m = "" if counts.empty else (f" {int(counts.min())}" if counts.min() == counts.max()
-                                 else f" {int(counts.min())}-{int(counts.max())}")
-    fig.update_layout(**LAYOUT, title=f"membership inference ROC at {diag['train_size'].max()} training "
+    m = "" if not counts else (f" {int(min(counts))}" if min(counts) == max(counts)
+                               else f" {int(min(counts))}-{int(max(counts))}")
+    fig.update_layout(**LAYOUT, title=f"membership inference ROC at {size} training "
                                       f"examples (members:{m} training rows; non-members: as many "
                                       f"{NONMEMBERS[run.membership_nonmembers]})")
     fig.update_xaxes(title_text="false positive rate", range=[0, 1])
@@ -244,10 +237,10 @@ def drift(run: RunResult) -> go.Figure | None:
     """Debiased linear CKA with the pretrained model and relative weight distance per layer, per
     strategy at the largest size; hollow CKA markers for layers frozen in every seed (CKA 1 by
     construction, left out of the headline mean)."""
-    cka, dist = _final(run, "cka"), _final(run, "weight_distance")
+    cka, dist = (run.row_curve(metric, "layer", largest_size=True) for metric in ("cka", "weight_distance"))
     if cka.empty and dist.empty:
         return None
-    frozen = _final(run, "cka_frozen")
+    frozen = run.row_curve("cka_frozen", "layer", largest_size=True, agg="min")  # frozen in every seed
     titles = ("linear CKA (debiased) with the pretrained model (1 = unchanged; hollow = frozen)",
               "relative L2 distance of weights")
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
@@ -255,15 +248,13 @@ def drift(run: RunResult) -> go.Figure | None:
     for col, frame in ((1, cka), (2, dist)):
         if frame.empty:
             continue
-        frame = frame[frame["train_size"] == frame["train_size"].max()]
         layers = list(dict.fromkeys(frame["layer"]))
         for strategy, rows in frame.groupby("strategy", sort=False):
-            curve = rows.groupby("layer")["value"].mean().reindex(layers)
+            curve = rows.set_index("layer")["value"].reindex(layers)
             marker = {}
             if col == 1 and not frozen.empty:
-                same = (frozen["strategy"] == strategy) & (frozen["train_size"] == rows["train_size"].max())
-                mine = frozen[same]
-                all_frozen = mine.groupby("layer")["value"].min().reindex(layers).fillna(0) == 1
+                mine = frozen[frozen["strategy"] == strategy].set_index("layer")["value"]
+                all_frozen = mine.reindex(layers).fillna(0) == 1
                 marker = {"symbol": ["circle-open" if f else "circle" for f in all_frozen], "size": 8}
             fig.add_trace(go.Scatter(x=layers, y=curve.to_numpy(), name=strategy, mode="lines+markers",
                                      line={"color": colors.get(strategy, "#333")}, legendgroup=strategy,
@@ -276,15 +267,14 @@ def drift(run: RunResult) -> go.Figure | None:
 def spectral(run: RunResult) -> go.Figure | None:
     """Power-law alpha of every weight matrix per strategy at the largest size, with the
     2 and 6 flags."""
-    alpha = _final(run, "alpha")
+    alpha = run.row_curve("alpha", "layer", largest_size=True)
     if alpha.empty:
         return None
-    alpha = alpha[alpha["train_size"] == alpha["train_size"].max()]
     layers = list(dict.fromkeys(alpha["layer"]))
     colors = _colors(run.suite.grid.strategies)
     fig = go.Figure()
     for strategy, rows in alpha.groupby("strategy", sort=False):
-        curve = rows.groupby("layer")["value"].mean().reindex(layers)
+        curve = rows.set_index("layer")["value"].reindex(layers)
         fig.add_trace(go.Scatter(x=list(range(len(layers))), y=curve.to_numpy(), text=layers, name=strategy,
                                  mode="markers", marker={"color": colors.get(strategy, "#333"), "size": 6},
                                  hovertemplate="%{text}<br>alpha %{y:.2f}<extra></extra>"))
@@ -294,18 +284,3 @@ def spectral(run: RunResult) -> go.Figure | None:
     fig.update_xaxes(title_text="weight matrix (model order)")
     fig.update_yaxes(title_text="alpha")
     return fig
-
-
-def _final(run: RunResult, metric: str) -> pd.DataFrame:
-    diag = run.diagnostics
-    if diag.empty:
-        return diag
-    rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
-    return rows.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
-
-
-def _final_wide(run: RunResult, metrics: list[str], by: tuple[str, ...] = ("group",)) -> pd.DataFrame:
-    diag = run.diagnostics
-    rows = diag[(diag["checkpoint"] == "final") & diag["metric"].isin(metrics)]
-    wide = rows.pivot_table(index=["cell_id", *by], columns="metric", values="value").reset_index()
-    return wide.merge(run.cells[["cell_id", "train_size", "strategy", "seed"]], on="cell_id")
