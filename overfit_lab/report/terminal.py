@@ -184,7 +184,8 @@ def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
     noisy = scores["label_noise"].nunique() > 1
     seeds = seed_rows(run.summary, ("train_size", "label_noise", "strategy"))
     for i, ((size, noise), rows) in enumerate(groups):
-        means = rows.groupby("strategy")["test_accuracy"].mean().sort_values(ascending=False)
+        means = pd.Series({name: seeds[(size, noise, name, "test_accuracy")]["mean"]
+                           for name in sorted(rows["strategy"].unique())}).sort_values(ascending=False)
         for rank, strategy in enumerate(means.index, start=1):
             parts = []
             for metric in ("test_accuracy", "gap_accuracy"):
@@ -193,9 +194,9 @@ def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
             label = f"{size}" + (f" n{noise:g}" if noisy else "")
             table.add_row(label if rank == 1 else "", str(rank), strategy, *parts,
                           end_section=rank == len(means) and i < len(groups) - 1)
-    seeds = scores.groupby(["train_size", "strategy"])["seed"].nunique().min()
+    fewest_seeds = scores.groupby(["train_size", "strategy"])["seed"].nunique().min()
     correction = CORRECTIONS[spec.correction]
-    if seeds < 2:
+    if fewest_seeds < 2:
         table.caption = "one seed: no significance can be claimed; run more seeds to compare strategies."
     else:
         table.caption = (f"▲ better / ▼ worse than '{reference}': paired t-test, {correction}-corrected "
