@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import tempfile
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> Non
     from transformers import TrainingArguments
 
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
-    for name in recipe:
+    for name, value in recipe.items():
         if name in HARNESS_ARGS:
             raise OverfitLabError("is set by the harness.", file=source, key=f"{key}.{name}",
                                   fix=f"remove it: {HARNESS_ARGS[name]}.")
@@ -57,6 +59,60 @@ def check_recipe(recipe: dict[str, Any], *, source: str | Path, key: str) -> Non
             hint = f"did you mean '{close[0]}'?" if close else "use a transformers.TrainingArguments field."
             raise OverfitLabError(f"'{name}' is not a TrainingArguments field.", file=source,
                                   key=f"{key}.{name}", fix=hint)
+        expected = _recipe_types().get(name)
+        if expected is not None and not _has_type(expected, value):
+            raise OverfitLabError(f"{value!r} is not a valid value: TrainingArguments.{name} takes "
+                                  f"{_type_name(expected)}.", file=source, key=f"{key}.{name}",
+                                  fix="give a value of that type (numbers unquoted).")
+
+
+@functools.cache
+def _recipe_types() -> dict[str, Any]:
+    """Each ``TrainingArguments`` field's declared type; empty if transformers' hints cannot be
+    resolved (then only the names are checked, and ``TrainingArguments`` itself checks values)."""
+    from transformers import TrainingArguments
+
+    try:
+        return typing.get_type_hints(TrainingArguments)
+    except Exception:  # noqa: BLE001 - a newer transformers' hint we cannot resolve
+        return {}
+
+
+@functools.cache
+def _adapter(expected: Any):
+    from pydantic import TypeAdapter
+
+    try:
+        return TypeAdapter(expected, config={"strict": True, "arbitrary_types_allowed": True})
+    except Exception:  # noqa: BLE001 - a type pydantic cannot check: left to TrainingArguments
+        return None
+
+
+def _has_type(expected: Any, value: Any) -> bool:
+    """Whether ``value`` is of the declared type, strictly (no "1e-4" for a number, no true for
+    an integer; an integer is a number, and a string is accepted where the type allows one)."""
+    from pydantic import ValidationError
+
+    adapter = _adapter(expected)
+    if adapter is None:
+        return True
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return isinstance(value, str) and (expected is str or str in typing.get_args(expected))
+    return True
+
+
+_TYPE_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string", list: "a list",
+               dict: "a table"}
+
+
+def _type_name(expected: Any) -> str:
+    """The declared type in TOML words: ``a number``, ``an integer or none``..."""
+    args = typing.get_args(expected) or (expected,)
+    words = [_TYPE_WORDS.get(typing.get_origin(a) or a) for a in args if a is not type(None)]
+    words = [w for w in dict.fromkeys(words) if w] or [getattr(expected, "__name__", str(expected))]
+    return " or ".join(words + (["none"] if type(None) in args else []))
 
 
 BUILTIN_STRATEGIES: dict[str, StrategySpec] = {

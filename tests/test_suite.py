@@ -257,6 +257,39 @@ def test_recipe_key_not_a_training_argument(tmp_path: Path, data_dir: Path) -> N
     assert "did you mean 'learning_rate'" in str(err)
 
 
+@pytest.mark.parametrize(("line", "key", "expected"), [
+    ('learning_rate = "fast"', "recipe.learning_rate", "a number"),
+    ('learning_rate = "1e-4"', "recipe.learning_rate", "a number"),  # TOML numbers are unquoted
+    ("per_device_train_batch_size = 16.5", "recipe.per_device_train_batch_size", "an integer"),
+    ("per_device_train_batch_size = true", "recipe.per_device_train_batch_size", "an integer"),
+    ('use_cpu = "yes"', "recipe.use_cpu", "true or false"),
+    ("lr_scheduler_type = 3", "recipe.lr_scheduler_type", "a string"),
+])
+def test_recipe_value_of_the_wrong_type_is_refused_at_load(tmp_path: Path, data_dir: Path, line, key,
+                                                           expected) -> None:
+    """Issue 13.1: a value TrainingArguments does not check (learning_rate = "fast" used to fail
+    every cell with a TypeError) is refused when the suite is read, naming the key and the type
+    that transformers declares."""
+    name = key.split(".")[-1]
+    text = _suite_text().replace("use_cpu = true", "")
+    for default in ("learning_rate = 1e-3", 'lr_scheduler_type = "constant"'):
+        text = text.replace(default, "") if default.startswith(name) else text
+    text = text.replace("[recipe]", f"[recipe]\n{line}")
+    err = _error(_write(tmp_path / "suites", text))
+    assert err.key == key and f"takes {expected}" in str(err)
+
+
+def test_recipe_values_of_the_declared_types_pass(tmp_path: Path, data_dir: Path) -> None:
+    text = _suite_text().replace("learning_rate = 1e-3", "learning_rate = 1\nwarmup_steps = 2\n"
+                                 'optim = "adamw_torch"\nlr_scheduler_kwargs = {}')
+    assert load_suite(_write(tmp_path / "suites", text)).recipe["learning_rate"] == 1
+
+
+def test_strategy_recipe_value_of_the_wrong_type_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    text = _suite_text() + '\n[strategies.wd.recipe]\nweight_decay = "lots"\n'
+    assert _error(_write(tmp_path / "suites", text)).key == "strategies.wd.recipe.weight_decay"
+
+
 def test_strategy_recipe_key_not_a_training_argument(tmp_path: Path, data_dir: Path) -> None:
     text = _suite_text() + "\n[strategies.wd.recipe]\nlearning_rat = 1e-3\n"
     path = _write(tmp_path / "suites", text)
