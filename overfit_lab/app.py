@@ -12,7 +12,7 @@ from .analysis import RunResult, load_run
 from .runner import open_store, run_grid
 from .suite import Suite
 
-__all__ = ["audit", "check", "finish_run", "obtain_run", "run_suite"]
+__all__ = ["audit", "check", "failed_cells_line", "finish_run", "obtain_run", "run_suite"]
 
 
 def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
@@ -109,14 +109,28 @@ def obtain_run(*, suite: Suite | str | Path | None = None, run: str | Path | Non
     return run_suite(suite, output=output, console=console, quiet=quiet)
 
 
-def check(run: RunResult, *, checks: str | Path | None = None, baseline: str | Path | None = None):
+def check(run: RunResult, *, checks: str | Path | None = None, baseline: str | Path | None = None,
+          allow_failures: bool = False):
     """Evaluate the run's own checks, or those of the ``checks`` TOML file (a suite or a file of
     ``[checks.*]`` and ``[regression]`` tables, validated against the run's grid), and regressions
-    against ``baseline``; returns the :class:`~overfit_lab.checks.CheckReport`."""
+    against ``baseline``; returns the :class:`~overfit_lab.checks.CheckReport` (failed cells fail
+    it unless ``allow_failures``)."""
     from .checks import check_run, load_checks
 
     spec = run.suite if checks is None else load_checks(checks, run.suite)
-    return check_run(run, checks=spec.checks, regression=spec.regression, baseline=baseline)
+    return check_run(run, checks=spec.checks, regression=spec.regression, baseline=baseline,
+                     allow_failures=allow_failures)
+
+
+def failed_cells_line(run: RunResult) -> str | None:
+    """One line saying how many cells failed and why the first did, or ``None`` when none did."""
+    failed = run.cells[run.cells["status"] != "finished"]
+    if failed.empty:
+        return None
+    first = failed.iloc[0]
+    reason = " ".join(str(first["reason"]).split())  # one line, whatever the exception printed
+    return (f"{len(failed)} of {len(run.cells)} cells failed; first: {first['cell_id']}: {reason} "
+            f"(retry them with: overfit-lab run --resume {run.run_dir})")
 
 
 def finish_run(run_dir: Path, console: Console, *, quiet: bool = False) -> RunResult:

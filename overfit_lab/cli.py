@@ -54,16 +54,32 @@ def run(
     output: Path = typer.Option(None, "--output", "-o", help="Run directory (default reports/NAME-TIME)"),
     resume: Path = typer.Option(None, "--resume", help="Continue the run in this directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
+    allow_failures: bool = typer.Option(False, "--allow-failures",
+                                        help="Exit 0 even when some cells failed."),
 ) -> None:
-    """Fine-tune every cell of a suite's grid and store the results."""
+    """Fine-tune every cell of a suite's grid and store the results.
+
+    Exit status: 0 every cell finished, 1 a cell failed (unless --allow-failures), 2 bad input.
+    """
     from .app import run_suite
 
     with _user_errors():
         if resume is not None and (suite is not None or output is not None):
             raise OverfitLabError("--resume continues a run with its own suite and directory.",
                                   key="--resume", fix="give --resume RUN_DIR alone.")
-        run_suite(None if resume else _suite_path(suite), output=output, resume=resume, console=console,
-                  quiet=quiet)
+        run = run_suite(None if resume else _suite_path(suite), output=output, resume=resume,
+                        console=console, quiet=quiet)
+    _exit_on_failed_cells(run, allow_failures)
+
+
+def _exit_on_failed_cells(run, allow_failures: bool) -> None:
+    """Failed cells: one line on stderr, the last one, and exit 1 (unless allowed)."""
+    from .app import failed_cells_line
+
+    line = failed_cells_line(run)
+    if line is not None and not allow_failures:
+        errors.print(f"[red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -108,8 +124,9 @@ def baseline_save(run_dir: Path = typer.Argument(..., help="A finished run direc
 
 
 def _finish_check(report, junit: Path | None, markdown: Path | None, *,
-                  conditions_shown: bool = False) -> None:
-    """Print the check table, write the CI files, exit 1 when something failed."""
+                  conditions_shown: bool = False, run=None, allow_failures: bool = False) -> None:
+    """Print the check table, write the CI files, exit 1 when something failed (a condition, a
+    regression, or, given the ``run``, one of its cells unless ``allow_failures``)."""
     from .report.ci import junit_xml, markdown_summary
     from .report.terminal import checks_table
     from .store import write_text_atomic as write_text
@@ -123,6 +140,9 @@ def _finish_check(report, junit: Path | None, markdown: Path | None, *,
     if not report.passed:
         errors.print(f"[red]failed:[/] {len(report.failed_conditions)} condition(s) failed, "
                      f"{len(report.regressed)} metric(s) regressed against the baseline.", highlight=False)
+    if run is not None:
+        _exit_on_failed_cells(run, allow_failures)
+    if not report.passed:
         raise typer.Exit(1)
 
 
@@ -136,10 +156,13 @@ def check(
     markdown: Path = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
     output: Path = typer.Option(None, "--output", "-o", help="Run directory when the suite is run."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or run summary."),
+    allow_failures: bool = typer.Option(False, "--allow-failures",
+                                        help="Do not fail the check because some cells failed."),
 ) -> None:
     """Run a suite (or take a finished run) and evaluate its checks and a baseline.
 
-    Exit status: 0 all passed, 1 a check failed or a metric regressed, 2 bad input.
+    Exit status: 0 all passed, 1 a check failed, a metric regressed or a cell failed (unless
+    --allow-failures), 2 bad input.
     """
     from .app import check as check_run_against
     from .app import obtain_run
@@ -155,10 +178,10 @@ def check(
         else:
             run = obtain_run(suite=_suite_path(suite), output=output, console=console, quiet=quiet)
             checks = None
-        report = check_run_against(run, checks=checks, baseline=baseline)
+        report = check_run_against(run, checks=checks, baseline=baseline, allow_failures=allow_failures)
     # a run's summary already lists its suite's conditions
     shown = run_dir is None and not quiet and bool(run.suite.checks)
-    _finish_check(report, junit, markdown, conditions_shown=shown)
+    _finish_check(report, junit, markdown, conditions_shown=shown, run=run, allow_failures=allow_failures)
 
 
 @app.command()

@@ -249,3 +249,30 @@ def test_terminal_and_html_show_the_stored_numbers(finished_run):
         row = next(line for line in lines if line[:2] == [str(size), strategy])
         assert row[3] == f"{a:.3f}/{b:.3f}"  # size, strategy, val acc, test acc
         assert f"{(a + b) / 2:.3f} (seeds {a:.3f}, {b:.3f})" in html
+
+
+def test_failed_cells_make_run_and_check_exit_1_unless_allowed(tiny_model, tiny_csv, tmp_path):
+    """Issue 13.2: a run with a failed cell exits 1, its last line giving the count and the first
+    reason; --allow-failures accepts them; `check --run` on it fails the same way."""
+    from conftest import tiny_suite_toml
+    from typer.testing import CliRunner
+
+    from overfit_lab.cli import app
+
+    suite = tmp_path / "suite.toml"
+    explode = "[strategies.explode]\nrecipe = { learning_rate = 1e12, max_grad_norm = 0 }\n"
+    text = tiny_suite_toml(tiny_model, tiny_csv, explode)
+    suite.write_text(text.replace('strategies = ["baseline"]', 'strategies = ["baseline", "explode"]'))
+    runner = CliRunner()
+    ran = runner.invoke(app, ["run", str(suite), "--output", str(tmp_path / "run"), "--quiet"])
+    assert ran.exit_code == 1, ran.output
+    last = ran.output.strip().splitlines()[-1]
+    assert last.startswith("failed: 1 of 2 cells failed; first: n40-explode-s0:") and "non-finite" in last
+    assert f"--resume {tmp_path / 'run'}" in last
+    checked = runner.invoke(app, ["check", "--run", str(tmp_path / "run")])
+    assert checked.exit_code == 1 and "1 of 2 cells failed" in checked.output.strip().splitlines()[-1]
+    allowed = runner.invoke(app, ["check", "--run", str(tmp_path / "run"), "--allow-failures"])
+    assert allowed.exit_code == 0, allowed.output
+    again = runner.invoke(app, ["run", str(suite), "--output", str(tmp_path / "run2"), "--quiet",
+                                "--allow-failures"])
+    assert again.exit_code == 0, again.output
