@@ -262,13 +262,9 @@ class RunResult:
         """Of a within-cell 95% interval stored as ``<metric>_low``/``_high`` with the rows it was
         measured on in ``count`` (final checkpoint): the mean half-width over the cells that have
         both ends (``half``, NaN if none), and the median, least and largest count."""
-        diag = self.diagnostics
-        final = diag[diag["checkpoint"] == "final"] if not diag.empty else diag
-
         def per_cell(name: str) -> pd.Series:
-            if final.empty:
-                return pd.Series(dtype=float)
-            return final[final["metric"] == name].set_index("cell_id")["value"]
+            rows = self.final_rows(name)
+            return pd.Series(dtype=float) if rows.empty else rows.set_index("cell_id")["value"]
 
         half = ((per_cell(f"{metric}_high") - per_cell(f"{metric}_low")) / 2).dropna()
         n = per_cell(count)

@@ -44,7 +44,7 @@ def robustness_headline(run: RunResult) -> dict:
                   for op, value in headline_severities(spec.ops, spec.headline).items()]
     if run.diagnostics.empty:
         return {"severities": severities, "rows": []}
-    worst = _per_cell(run, "worst_robustness_drop")
+    worst = run.final_rows("worst_robustness_drop")
     by = ("train_size", "strategy")
     seeds = seed_rows(run.over_seeds([f"worst_robustness_drop{end}" for end in ("", "_low", "_high", "_n")],
                                       by=by), by)
@@ -89,14 +89,6 @@ def examples(run: RunResult, kind: str) -> list[dict]:
                     "variant_pred": f"{_label(run, r.variant_pred)} ({r.variant_confidence:.2f})",
                     "flipped": bool(r.flipped)})
     return out
-
-
-def _per_cell(run: RunResult, metric: str, group: str | None = None) -> pd.DataFrame:
-    diag = run.diagnostics
-    rows = diag[(diag["checkpoint"] == "final") & (diag["metric"] == metric)]
-    if group is not None:
-        rows = rows[rows["group"] == group]
-    return rows.merge(run.cells[["cell_id", "train_size", "strategy"]], on="cell_id")
 
 
 def bias_settings(run: RunResult) -> dict:
@@ -204,7 +196,7 @@ def membership_rows(run: RunResult) -> list[dict]:
     metrics = ("membership_advantage", "membership_advantage_low", "membership_advantage_high",
                "membership_advantage_yeom", "membership_auc", "membership_n")
     rows = []
-    present = _per_cell(run, "membership_advantage")
+    present = run.final_rows("membership_advantage")
     by = ("train_size", "strategy")
     seeds = seed_rows(run.over_seeds(metrics, by=by), by)
     for size, strategy in sorted({(r.train_size, r.strategy) for r in present.itertuples()}):

@@ -2,15 +2,8 @@
 
 Part of :mod:`overfit_lab.stats`; import from there.
 
-The test rule (one function, used by both comparisons): paired seeds get the paired t-test
-(``scipy.stats.ttest_rel``), unpaired ones Welch's t-test (``scipy.stats.ttest_ind(equal_var=
-False)``). Where the t statistic is undefined -- every paired difference the same, or both
-unpaired samples constant -- the p-value comes from the exact rank test instead: Wilcoxon
-signed-rank (``scipy.stats.wilcoxon(method="exact")``; ``2 / 2^n`` when all ``n`` differences
-share a sign: 0.25 with 3 seeds, 0.03125 with 6) or Mann-Whitney U
-(``scipy.stats.mannwhitneyu(method="exact")``). When every difference is 0 (or both samples are
-the same constant) p = 1. An undefined test never gives p = 0. The ``test`` column of both frames
-names the test whose p-value the verdict used.
+The test rule (:func:`_seed_test`, used by both comparisons) is described in the package
+docstring of :mod:`overfit_lab.stats`.
 
 :func:`adjust_pvalues` corrects a family of p-values: Holm's step-down family-wise correction or
 Benjamini-Hochberg's false discovery rate (``scipy.stats.false_discovery_control``).
