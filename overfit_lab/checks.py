@@ -203,15 +203,26 @@ def load_baseline(path: str | Path) -> pd.DataFrame:
         document = json.loads(path.read_text(encoding="utf-8"))
         if document.get("format") != BASELINE_FORMAT:
             raise ValueError(f"format is {document.get('format')!r}, expected {BASELINE_FORMAT!r}")
+        if not isinstance(document["metrics"], list):
+            raise TypeError(f"metrics is {type(document['metrics']).__name__}, expected a list")
         rows = [{"train_size": e["train_size"], "label_noise": e["label_noise"], "strategy": e["strategy"],
-                 "seed": int(seed), "metric": e["metric"], "value": value}
+                 "seed": int(seed), "metric": e["metric"], "value": _baseline_number(value, e["metric"])}
                 for e in document["metrics"] for seed, value in e["values"].items()]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OverfitLabError(f"not an overfit-lab baseline ({type(exc).__name__}: {exc}).", file=path,
                               key="--baseline", fix="save one with overfit-lab baseline save.") from None
     long = pd.DataFrame(rows, columns=["train_size", "label_noise", "strategy", "seed", "metric", "value"])
     keys = ["train_size", "label_noise", "strategy", "seed"]
-    return long.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
+    frame = long.pivot_table(index=keys, columns="metric", values="value", aggfunc="first").reset_index()
+    frame.attrs["suite"] = document.get("suite")  # whose baseline it is, for check_run's message
+    return frame
+
+
+def _baseline_number(value, metric: str) -> float | None:
+    """A baselined value: a number (or null); anything else means the file is not a baseline."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError(f"the value {value!r} of {metric} is not a number")
+    return value
 
 
 def compare_with_baseline(run: RunResult, baseline: pd.DataFrame,
@@ -245,11 +256,32 @@ def check_run(run: RunResult, *, checks: dict[str, CheckSpec] | None = None,
     cells fail the check unless ``allow_failures``."""
     regressions = pd.DataFrame()
     if baseline is not None:
-        regressions = compare_with_baseline(run, load_baseline(baseline), regression)
+        frame = load_baseline(baseline)
+        _check_baseline_overlaps(run, frame, baseline)
+        regressions = compare_with_baseline(run, frame, regression)
     return CheckReport(suite_name=run.suite.name, run_dir=Path(run.run_dir),
                        conditions=evaluate_checks(run, checks, allow_failures=allow_failures),
                        regressions=regressions,
                        baseline=None if baseline is None else str(baseline))
+
+
+def _check_baseline_overlaps(run: RunResult, baseline: pd.DataFrame, path: str | Path) -> None:
+    """A baseline sharing no training size x label noise x strategy with the run's finished cells
+    (another suite's, or another grid's) would make every check against it pass unexamined."""
+    current = run.cell_scores(extra=True)
+    if current.empty:  # no finished cell: the "cells finished" condition fails the check already
+        return
+    keys = ["train_size", "label_noise", "strategy"]
+    ours = {(int(s), float(n), str(t)) for s, n, t in current[keys].itertuples(index=False)}
+    theirs = set() if baseline.empty else \
+        {(int(s), float(n), str(t)) for s, n, t in baseline[keys].itertuples(index=False)}
+    if ours & theirs:
+        return
+    owner = baseline.attrs.get("suite")
+    raise OverfitLabError(
+        f"the baseline{f' (of suite {owner!r})' if owner else ''} shares no training size x strategy with "
+        f"the run of {run.suite.name!r}, so nothing could be compared.", file=path, key="--baseline",
+        fix="give a baseline saved from a run of this grid (overfit-lab baseline save RUN_DIR --to FILE).")
 
 
 def load_checks(path: str | Path, suite: Suite) -> Suite:

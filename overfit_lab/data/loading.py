@@ -34,6 +34,10 @@ def read_table(path: str | Path, *, key: str = "data.path") -> pd.DataFrame | di
                               fix=f"use one of {', '.join(READERS)} or a datasets directory.")
     try:
         return reader(path)
+    except UnicodeDecodeError as exc:  # before ValueError, which it is
+        raise OverfitLabError(f"is not UTF-8 text (byte {exc.start}: {exc.reason}).", file=path, key=key,
+                              fix="save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), or check that it is "
+                                  "a text file.") from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise OverfitLabError(f"cannot parse the file ({type(exc).__name__}: {exc}).", file=path,
                               key=key, fix="check the file's format.") from None

@@ -4,7 +4,11 @@ several fields (paths exist, strategies resolve and build, checks can be evaluat
 from __future__ import annotations
 
 import difflib
+import functools
+import math
 import sys
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +49,17 @@ def read_toml(path: Path, *, what: str, fix: str, key: str | None = None) -> dic
     if not path.is_file():
         raise OverfitLabError(f"no such {what}.", file=path, key=key, fix=fix)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise OverfitLabError(f"is not UTF-8 text (byte {exc.start}: {exc.reason}), so not a TOML file.",
+                              file=path, key=key, fix="save it as UTF-8 (TOML files are UTF-8).") from None
+    except OSError as exc:
+        raise OverfitLabError(f"cannot read the {what} ({exc.strerror or exc}).", file=path, key=key,
+                              fix=fix) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from exc
+        raise OverfitLabError(f"not valid TOML ({exc}).", file=path, fix="correct the TOML syntax.") from None
 
 
 def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>",
@@ -67,6 +79,8 @@ def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError
     # an unknown key often also makes a required key "missing": report the cause, the typo
     err = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), exc.errors()[0])
     loc = [str(p) for p in err["loc"]]
+    if len(loc) >= 2 and loc[-1] in ("float", "int", "str", "bool") and loc[-2] in _union_fields():
+        loc = loc[:-1]  # a member of a union (validation_size: float | int) is no key of the file
     key = ".".join(loc)
     if err["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])
@@ -79,6 +93,24 @@ def _pydantic_error(exc: ValidationError, source: str | Path) -> OverfitLabError
     got_text = f" (got {got!r})" if not isinstance(got, dict) else ""
     return OverfitLabError(f"{err['msg']}{got_text}.", file=source, key=key or None,
                            fix="see the suite reference in README.md.")
+
+
+@functools.cache
+def _union_fields() -> frozenset[str]:
+    """Names of schema fields typed as a union of several non-None types (pydantic's errors on
+    them end with the member's name)."""
+    names, todo, seen = set(), [Suite], set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            members = [a for a in getattr(field.annotation, "__args__", ()) if a is not type(None)]
+            if typing.get_origin(field.annotation) in (typing.Union, types.UnionType) and len(members) > 1:
+                names.add(name)
+            todo += [m for m in (_model_of(field.annotation),) if m is not None]
+    return frozenset(names)
 
 
 def _known_keys(loc: list[str]) -> list[str]:
@@ -123,14 +155,42 @@ def _check_semantics(suite: Suite, source: str | Path) -> None:
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", file=source,
                                   key=f"data.{key}", fix="correct the path (relative to the suite file).")
+    _check_finite(suite.recipe, source=source, key="recipe")
+    for name, strategy in suite.strategies.items():
+        _check_finite(strategy.recipe, source=source, key=f"strategies.{name}.recipe")
     check_recipe(suite.recipe, source=source, key="recipe")
     resolve_strategies(suite, source=source)
+    _check_perturbations(suite, source)
     reference = suite.statistics.reference
     if reference is not None and reference not in suite.grid.strategies:
         raise OverfitLabError(f"reference strategy '{reference}' is not in grid.strategies.", file=source,
                               key="statistics.reference",
                               fix=f"name one of: {', '.join(suite.grid.strategies)}.")
     check_conditions(suite, source=source)
+
+
+def _check_finite(recipe: dict[str, Any], *, source: str | Path, key: str) -> None:
+    """No nan or inf in a recipe: TrainingArguments takes them, and the cells' losses turn nan."""
+    for name, value in recipe.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OverfitLabError(f"{value} is not a usable value.", file=source, key=f"{key}.{name}",
+                                  fix="give a finite number.")
+
+
+def _check_perturbations(suite: Suite, source: str | Path) -> None:
+    """Robustness ops must be registered perturbations (else every cell fails after training)."""
+    spec = suite.diagnostics.robustness
+    if not spec.enabled:
+        return
+    from ..diagnostics.perturb import PERTURBATIONS
+
+    for i, op in enumerate(spec.ops):
+        if op not in PERTURBATIONS:
+            close = difflib.get_close_matches(op, list(PERTURBATIONS), n=1)
+            fix = f"did you mean '{close[0]}'?" if close else \
+                f"use registered ones: {', '.join(sorted(PERTURBATIONS))} (or register_perturbation first)."
+            raise OverfitLabError(f"unknown perturbation '{op}'.", file=source,
+                                  key=f"diagnostics.robustness.ops[{i}]", fix=fix)
 
 
 def check_conditions(suite: Suite, *, source: str | Path) -> None:
