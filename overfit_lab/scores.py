@@ -161,6 +161,9 @@ ROW_METRICS: dict[str, str] = {
        "difference (group; op: which rate)" for name in ("demographic_parity", "equalized_odds")
        for end in ("high", "low")},
     "bias_amplification_zhao_noisy": "Zhao et al. BiasAmp against the noisy training labels (group)",
+    "amplification_left_out": "a subgroup left out of the bias amplification, fewer than min_group_size "
+                              "examples in the cell's training data or the test split (group_count): "
+                              "its training examples (group; 0: not in training)",
     "cka": "debiased linear CKA of a layer's hidden states with the pretrained model (layer)",
     "cka_frozen": "1 when every module producing the layer kept its pretrained weights (layer)",
     "weight_distance": "relative Frobenius distance of a layer's weights from the pretrained ones (layer)",

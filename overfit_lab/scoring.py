@@ -49,6 +49,7 @@ class CheckpointScores:
     diagnostics: list[DiagnosticRow]  # every enabled diagnostic (none when no checkpoint was named)
     examples: list[ExampleRow]  # example inputs for the report (final checkpoint only)
     logits: dict[str, np.ndarray]  # the clean logits of every split scored or diagnosed
+    failures: list[dict] = field(default_factory=list)  # diagnostics that raised (run_diagnostics)
     metrics_s: float = 0.0  # seconds spent on predictions and split metrics
     diagnostics_s: float = 0.0  # seconds spent on the diagnostics
 
@@ -114,4 +115,5 @@ class CheckpointScorer:
                                     forward=self.forward, examples=examples)
         diagnostics = run_diagnostics(context, self.task.diagnostics)
         return CheckpointScores(metrics=metrics, diagnostics=diagnostics, examples=examples, logits=logits,
-                                metrics_s=metrics_s, diagnostics_s=time.perf_counter() - started)
+                                failures=context.failures, metrics_s=metrics_s,
+                                diagnostics_s=time.perf_counter() - started)

@@ -579,3 +579,224 @@ def test_report_bias_rows_show_newcombe_groups_too_small_and_label_noise():
     settings = bias_settings(run)
     assert (settings["label_noise"], settings["attenuation"]) == ("0.2", "0.6")
     assert settings["min_group_size"] == 10
+
+
+# --- group columns as real data sets ship them: multi-valued, unseen in training, rare ----------
+
+
+def test_group_indicators_split_multi_valued_columns():
+    """With a separator each value is one binary attribute (stripped, repeats once, an empty part
+    none); without one the whole value is the group."""
+    from overfit_lab.diagnostics.bias import group_indicators
+
+    values = np.array(["gay", "black;muslim", " lesbian ; gay;american", "none", "", "black;black"])
+    names, attributes = group_indicators(values, ";")
+    assert names == ["american", "black", "gay", "lesbian", "muslim", "none"]
+    assert attributes.astype(int).tolist() == [[0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 1, 0], [1, 0, 1, 1, 0, 0],
+                                               [0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0]]
+    names, attributes = group_indicators(values[:2])
+    assert names == ["black;muslim", "gay"] and attributes.sum(axis=1).tolist() == [1, 1]
+    names, attributes = group_indicators(values, ";", names=["gay", "hindu"])
+    assert names == ["gay", "hindu"] and attributes[:, 0].tolist() == [1, 0, 1, 0, 0, 0]
+    assert not attributes[:, 1].any()
+    with pytest.raises(ValueError, match="separator"):
+        group_indicators(values, "")
+    with pytest.raises(ValueError, match="groups"):
+        group_indicators(np.array([]), ";")
+
+
+def test_amplification_groups_keep_groups_seen_often_enough_in_both_splits():
+    """black/gay/none: 10+ in both; hindu: only in the evaluation split; jewish: twice in
+    training; muslim: 10 in training, 3 in evaluation (kept once the least size is 3)."""
+    from overfit_lab.diagnostics.bias import amplification_groups
+
+    train = np.array(["none"] * 12 + ["gay"] * 10 + ["black;muslim"] * 10 + ["jewish"] * 2)
+    test = np.array(["none"] * 10 + ["gay;black"] * 10 + ["muslim"] * 3 + ["hindu"] * 4)
+    counts = amplification_groups(train, test, separator=";")
+    assert counts.index.tolist() == ["black", "gay", "hindu", "jewish", "muslim", "none"]
+    assert counts["train"].tolist() == [10, 10, 0, 2, 10, 12]
+    assert counts["eval"].tolist() == [10, 10, 4, 0, 3, 10]
+    assert counts["reason"].tolist() == ["", "", "not in training", "too small", "too small", ""]
+    assert counts["kept"].tolist() == [True, True, False, False, False, True]
+    three = amplification_groups(train, test, separator=";", min_group_size=3)
+    assert three.index[three["kept"]].tolist() == ["black", "gay", "muslim", "none"]
+    with pytest.raises(ValueError, match="min_group_size"):
+        amplification_groups(train, test, min_group_size=0)
+
+
+def _directional_by_loops(train_y, train_a, y, pred, a, association="eval"):
+    """BiasAmp→ straight from Wang & Russakovsky's definition, one (a, t) at a time, with exact
+    fractions for the direction (so a tie is 0 as in the reference code's np.sign)."""
+    from fractions import Fraction
+
+    labels, attributes = (y, a) if association == "eval" else (train_y, train_a)
+    n = len(labels)
+    terms = []
+    for j in range(a.shape[1]):
+        for t in np.unique(np.concatenate([train_y, y, pred])):
+            has, is_t = attributes[:, j] == 1, labels == t
+            p_at, p_a, p_t = (Fraction(int(m.sum()), n) for m in (has & is_t, has, is_t))
+            direction = (p_at > p_a * p_t) - (p_at < p_a * p_t)
+            rows = a[:, j] == 1
+            terms.append(direction * (np.mean(pred[rows] == t) - np.mean(y[rows] == t)))
+    return float(np.mean(terms))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multilabel_directional_amplification_follows_the_definition(seed):
+    """Random multi-label attributes (a row may have several or none), three classes."""
+    from overfit_lab.diagnostics.bias import directional_bias_amplification_multilabel
+
+    rng = np.random.default_rng(seed)
+    train_y, y, pred = rng.integers(3, size=50), rng.integers(3, size=40), rng.integers(3, size=40)
+    train_a, a = rng.random((50, 4)) < 0.3, rng.random((40, 4)) < 0.3
+    a[np.arange(4), np.arange(4)] = True  # every attribute holds for some evaluation row
+    for association in ("eval", "train"):
+        got = directional_bias_amplification_multilabel(train_y, train_a, y, pred, a,
+                                                        association=association)
+        expected = _directional_by_loops(train_y, train_a, y, pred, a, association)
+        assert got == pytest.approx(expected, abs=1e-12)
+    # every probability is over all rows: an attribute left out leaves the others' terms as they were
+    alone = [directional_bias_amplification_multilabel(train_y, train_a[:, [j]], y, pred, a[:, [j]])
+             for j in range(4)]
+    both = directional_bias_amplification_multilabel(train_y, train_a, y, pred, a)
+    assert both == pytest.approx(np.mean(alone))
+
+
+@pytest.mark.parametrize("case", sorted(REFERENCE_CASES))
+def test_multilabel_directional_amplification_on_one_hot_rows_is_the_one_group_version(case):
+    from overfit_lab.diagnostics.bias import directional_bias_amplification_multilabel
+
+    *arrays, eval_value, train_value = REFERENCE_CASES[case]
+    train_y, train_g, y, pred, g = (np.asarray(a) for a in arrays)
+    names = np.unique(train_g)
+    args = (train_y, train_g[:, None] == names, y, pred, g[:, None] == names)
+    assert directional_bias_amplification_multilabel(*args) == pytest.approx(eval_value, abs=1e-12)
+    train = directional_bias_amplification_multilabel(*args, association="train")
+    assert train == pytest.approx(train_value, abs=1e-12)
+
+
+def test_multilabel_directional_amplification_validation():
+    from overfit_lab.diagnostics.bias import directional_bias_amplification_multilabel as amp
+
+    y, a = np.array([1, 0, 1, 0]), np.array([[1, 0], [1, 0], [1, 1], [0, 1]])
+    with pytest.raises(ValueError, match="eval_attributes columns \\[1\\]"):  # Δ of attribute 1 undefined
+        amp(y, a, y, y, np.array([[1, 0], [1, 0], [1, 0], [0, 0]]))
+    with pytest.raises(ValueError, match="eval_attributes must have the 2 columns"):
+        amp(y, a, y, y, a[:, :1])
+    with pytest.raises(ValueError, match="train_attributes must be an"):
+        amp(y, a[:3], y, y, a)
+    with pytest.raises(ValueError, match="eval_attributes must hold 0/1"):
+        amp(y, a, y, y, a * 2)
+    with pytest.raises(ValueError, match="eval_pred"):
+        amp(y, a, y, y[:2], a)
+    with pytest.raises(ValueError, match="association"):
+        amp(y, a, y, y, a, association="test")
+
+
+# Train 40 and test 30 rows; with min_group_size 5. Split on ";": train none 14, gay 10, black 14,
+# muslim 8, jewish 2; test none 8, gay 9, black 7, muslim 5, jewish 3, hindu 3, lesbian 3.
+IDENTITY_TRAIN = ["none"] * 14 + ["gay"] * 10 + ["black;muslim"] * 8 + ["black"] * 6 + ["jewish"] * 2
+IDENTITY_TEST = (["none"] * 8 + ["gay"] * 6 + ["black;muslim"] * 5 + ["black"] * 2 + ["jewish"] * 3
+                 + ["hindu"] * 3 + ["lesbian;gay"] * 3)
+
+
+def _identity_context(tiny_model, separator: str | None):
+    """The adapter's context with an ``identity`` column as real data ships one: values only in
+    the test split (hindu, lesbian), one seen twice in training (jewish), several values per row
+    ("black;muslim") and "none"."""
+    ctx = _bias_context(tiny_model, False, ["identity"],
+                        bias={"counterfactual": False, "min_group_size": 5})
+    rng = np.random.default_rng(7)
+    ctx.train_rows["identity"] = rng.permutation(np.array(IDENTITY_TRAIN, dtype=object))
+    ctx.data.test["identity"] = rng.permutation(np.array(IDENTITY_TEST, dtype=object))
+    ctx.suite = ctx.suite.model_copy(update={"data": ctx.suite.data.model_copy(
+        update={"group_separator": separator})})
+    return ctx
+
+
+def test_bias_adapter_leaves_out_unseen_and_rare_groups_of_a_multi_valued_column(tiny_model):
+    """identity split on ";": black, gay, muslim and none enter BiasAmp→ (as multi-label
+    attributes, over every test row); hindu and lesbian (test only) and jewish (2 training rows)
+    are left out and reported; subgroup rates are per value over the rows having it; Zhao's
+    BiasAmp, defined for one group per row, is not computed. The code before would raise."""
+    from overfit_lab.diagnostics.bias import directional_bias_amplification_multilabel
+    from overfit_lab.diagnostics.checkpoint import _bias
+
+    ctx = _identity_context(tiny_model, ";")
+    rows = _bias(ctx)
+    left = {r["group"]: r["value"] for r in rows if r["metric"] == "amplification_left_out"}
+    assert left == {"identity=hindu": 0.0, "identity=jewish": 2.0, "identity=lesbian": 0.0}
+    kept = ["black", "gay", "muslim", "none"]
+    train_a = np.array([[v in s.split(";") for v in kept] for s in ctx.train_rows["identity"]])
+    test_a = np.array([[v in s.split(";") for v in kept] for s in ctx.data.test["identity"]])
+    y, pred = ctx.data.test["label"].to_numpy(), ctx.proba("test").argmax(1)
+    expected = directional_bias_amplification_multilabel(ctx.train_rows["label"].to_numpy(), train_a, y, pred,
+                                                         test_a)
+    by = {(r["metric"], r.get("group")): r["value"] for r in rows}
+    assert np.isfinite(expected) and by["bias_amplification", "identity"] == pytest.approx(expected)
+    counts = {g: by["group_count", f"identity={g}"]
+              for g in ("none", "gay", "black", "muslim", "hindu", "lesbian")}
+    assert counts == {"none": 8, "gay": 9, "black": 7, "muslim": 5, "hindu": 3, "lesbian": 3}
+    gay = np.array(["gay" in s.split(";") for s in ctx.data.test["identity"]])
+    assert by["selection_rate", "identity=gay"] == pytest.approx(float((pred[gay] == 1).mean()))
+    assert not any(m.startswith("bias_amplification_zhao") for m, _ in by)
+
+
+def test_bias_adapter_leaves_out_unseen_and_rare_groups_of_a_one_valued_column(tiny_model):
+    """Without a separator "black;muslim" is one group: black (6 training, 2 test rows) and jewish
+    are too small, hindu and "lesbian;gay" not in training; Zhao's BiasAmp over the kept groups'
+    rows, BiasAmp→ over every row. The code before raised "eval_groups holds groups absent"."""
+    from overfit_lab.diagnostics.bias import directional_bias_amplification_multilabel
+    from overfit_lab.diagnostics.checkpoint import _bias
+
+    ctx = _identity_context(tiny_model, None)
+    rows = _bias(ctx)
+    left = {r["group"]: r["value"] for r in rows if r["metric"] == "amplification_left_out"}
+    assert left == {"identity=black": 6.0, "identity=jewish": 2.0, "identity=hindu": 0.0,
+                    "identity=lesbian;gay": 0.0}
+    kept = np.array(["black;muslim", "gay", "none"], dtype=object)
+    train_y, train_g = ctx.train_rows["label"].to_numpy(), ctx.train_rows["identity"].to_numpy()
+    y, g = ctx.data.test["label"].to_numpy(), ctx.data.test["identity"].to_numpy()
+    pred = ctx.proba("test").argmax(1)
+    by = {(r["metric"], r.get("group")): r["value"] for r in rows}
+    expected = directional_bias_amplification_multilabel(train_y, train_g[:, None] == kept, y, pred,
+                                                         g[:, None] == kept)
+    assert by["bias_amplification", "identity"] == pytest.approx(expected)
+    train_in, test_in = np.isin(train_g, kept), np.isin(g, kept)
+    zhao = bias_amplification_zhao(train_y[train_in], train_g[train_in], pred[test_in], g[test_in])
+    assert by["bias_amplification_zhao", "identity"] == pytest.approx(zhao)
+
+
+def test_report_notes_the_groups_left_out():
+    """The bias note lists each left-out subgroup with why and its counts, over seeds (hand-made
+    rows of two cells: hindu never in training, jewish too small in one cell only)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from overfit_lab.analysis import RunResult
+    from overfit_lab.report.sections import bias_settings, left_out_notes
+    from overfit_lab.store import StoredRun
+    from overfit_lab.suite import validate_suite
+
+    data = {"builtin": "reviews", "group_columns": ["identity"], "group_separator": ";"}
+    suite = validate_suite({"model": {"name": "m"}, "data": data,
+                            "grid": {"train_sizes": [10], "epochs": [1], "seeds": [0, 1]}})
+    cells = pd.DataFrame({"cell_id": ["s0", "s1"], "train_size": 10, "label_noise": 0.0,
+                          "strategy": "baseline", "seed": [0, 1]})
+    rows = []
+    for cell in ("s0", "s1"):
+        rows += [(cell, "bias_amplification", 0.01, "identity"),
+                 (cell, "amplification_left_out", 0.0, "identity=hindu"),
+                 (cell, "group_count", 3.0 if cell == "s0" else 4.0, "identity=hindu")]
+    rows += [("s1", "amplification_left_out", 2.0, "identity=jewish"),
+             ("s1", "group_count", 12.0, "identity=jewish")]
+    diag = pd.DataFrame(rows, columns=["cell_id", "metric", "value", "group"]).assign(checkpoint="final")
+    run = RunResult(StoredRun(run_dir=Path("."), suite=suite, environment={}, meta={}, cells=cells,
+                              metrics=pd.DataFrame(), diagnostics=diag, examples=pd.DataFrame()))
+    assert left_out_notes(run) == [
+        "identity=hindu: not in training (test n = 3–4)",
+        "identity=jewish: too small (training n = 2, test n = 12; in 1 of 2 cells)"]
+    settings = bias_settings(run)
+    assert settings["left_out"] == left_out_notes(run) and settings["group_separator"] == ";"

@@ -12,13 +12,16 @@ from .._lazy import lazy_exports
 _MODULES = {
     "bias": (
         "GroupDifference",
+        "amplification_groups",
         "bias_amplification_zhao",
         "counterfactual_flips",
         "demographic_parity",
         "demographic_parity_difference",
         "directional_bias_amplification",
+        "directional_bias_amplification_multilabel",
         "equalized_odds",
         "equalized_odds_difference",
+        "group_indicators",
         "group_metrics",
         "newcombe_interval",
         "swap_identity_terms",

@@ -1,7 +1,9 @@
 """Bias amplification: does the model exaggerate label/group correlations of its training data?
 
 * ``bias_amplification_zhao`` (Zhao et al. 2017) and ``directional_bias_amplification``
-  (Wang & Russakovsky 2021): positive is amplification, 0 none, negative a reduction.
+  (Wang & Russakovsky 2021): positive is amplification, 0 none, negative a reduction;
+* ``directional_bias_amplification_multilabel``: BiasAmp→ on binary attributes that may hold
+  together (a multi-valued group column), the paper's general setting.
 
 Public through :mod:`overfit_lab.diagnostics.bias`.
 """
@@ -155,12 +157,106 @@ def directional_bias_amplification(
     missing = np.setdiff1d(group_values, eval_groups)
     if missing.size:
         raise ValueError(f"eval_groups lacks training groups {missing.tolist()}: their Δ is undefined")
+    # the groups as one-hot attributes: the multi-label form with one attribute per example
+    return _directional(train_labels, train_groups[:, None] == group_values, eval_true, eval_pred,
+                        eval_groups[:, None] == group_values, association)
+
+
+def _directional(train_labels: np.ndarray, train_attributes: np.ndarray, eval_true: np.ndarray,
+                 eval_pred: np.ndarray, eval_attributes: np.ndarray, association: str) -> float:
+    """BiasAmp→ on validated arrays: labels of shape (n,), attributes (n, |A|) of 0/1."""
     tasks = np.unique(np.concatenate([train_labels, eval_true, eval_pred]))
-    labels, groups = (eval_true, eval_groups) if association == "eval" else (train_labels, train_groups)
+    labels, attributes = ((eval_true, eval_attributes) if association == "eval"
+                          else (train_labels, train_attributes))
+    a = attributes.astype(np.int64)
+    t = (labels[:, None] == tasks).astype(np.int64)
     # sign(n c_at - c_a c_t) on counts: a tie is exact, not at the mercy of rounding
-    joint = _cooccurrence(labels, groups, tasks, group_values)
-    y_at = np.sign(len(labels) * joint - joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True))
-    true_counts = _cooccurrence(eval_true, eval_groups, tasks, group_values)
-    pred_counts = _cooccurrence(eval_pred, eval_groups, tasks, group_values)
-    delta = (pred_counts - true_counts) / true_counts.sum(axis=0, keepdims=True)
+    y_at = np.sign(len(labels) * (a.T @ t) - a.sum(axis=0)[:, None] * t.sum(axis=0)[None, :])
+    e = eval_attributes.astype(np.int64)
+    true_counts = e.T @ (eval_true[:, None] == tasks).astype(np.int64)
+    pred_counts = e.T @ (eval_pred[:, None] == tasks).astype(np.int64)
+    delta = (pred_counts - true_counts) / e.sum(axis=0)[:, None]
     return float((y_at * delta).mean())
+
+
+def _check_attributes(name: str, attributes: np.ndarray, n: int) -> np.ndarray:
+    attributes = np.asarray(attributes)
+    if attributes.ndim != 2 or attributes.shape[0] != n or attributes.shape[1] == 0:
+        raise ValueError(f"{name} must be an (n = {n}, attributes >= 1) array; got shape {attributes.shape}")
+    if not np.isin(attributes, (0, 1)).all():
+        raise ValueError(f"{name} must hold 0/1 (or bool) indicators")
+    return attributes.astype(bool)
+
+
+def directional_bias_amplification_multilabel(
+    train_labels: np.ndarray,
+    train_attributes: np.ndarray,
+    eval_true: np.ndarray,
+    eval_pred: np.ndarray,
+    eval_attributes: np.ndarray,
+    *,
+    association: Literal["eval", "train"] = "eval",
+) -> float:
+    """Directional bias amplification, attribute → task, on attributes that may hold together.
+
+    Wang & Russakovsky define BiasAmp→ for binary attributes ``A_a`` of which an example may
+    have several (a comment mentioning ``black`` and ``muslim``) or none, and binary tasks
+    ``T_t = 1[y = t]``. Over the ``n`` examples of the split that sets the direction,
+
+    ``y_at = sign(P(A_a=1, T_t=1) - P(A_a=1) P(T_t=1))``
+
+    (the evaluation split's true labels with ``association="eval"``, the training labels with
+    ``"train"``); on the evaluation split, ``Δ_at = P(T̂_t=1 | A_a=1) - P(T_t=1 | A_a=1)``; and
+
+    ``BiasAmp→ = (1/(|A||T|)) Σ_a Σ_t y_at Δ_at``.
+
+    Every probability is over all ``n`` examples, so leaving an attribute out (a column of the
+    arrays) leaves the others' terms unchanged. With one attribute per example (one-hot rows) it
+    is :func:`directional_bias_amplification`. ``T`` is the set of labels occurring in any of
+    the three label arrays; a tie in ``y_at`` counts 0, as in the reference code (``np.sign``).
+
+    Parameters
+    ----------
+    train_labels : ndarray of shape (n_train,)
+        Training labels (``T`` and, with ``association="train"``, ``y_at``).
+    train_attributes : ndarray of shape (n_train, n_attributes)
+        0/1 (or bool): whether each training example has each attribute.
+    eval_true, eval_pred : ndarray of shape (n_eval,)
+        True and predicted labels on the evaluation split.
+    eval_attributes : ndarray of shape (n_eval, n_attributes)
+        The same attributes (columns) on the evaluation split; each must hold for at least one
+        example, or its ``Δ`` is undefined.
+    association : {"eval", "train"}, default "eval"
+        Which labels set the direction ``y_at``.
+
+    References
+    ----------
+    Wang & Russakovsky, "Directional Bias Amplification", ICML 2021 (equation 2, A → T, with
+    ``A ∈ {0, 1}^{n × |A|}``); reference code ``biasamp_attribute_to_task`` in
+    github.com/princetonvisualai/directional-bias-amp, which takes the same ``n × |A|`` arrays.
+
+    Examples
+    --------
+    Attributes ``black`` and ``muslim``; the third example has both. ``black`` goes with label 1
+    (``y = +1`` for ``t = 1``, ``-1`` for ``t = 0``), ``muslim`` with neither (``y = 0``), and the
+    predictions raise ``P(T̂_1 | black)`` from 2/3 to 1: ``(1/3 + 1/3) / 4``.
+
+    >>> A = np.array([[1, 0], [1, 0], [1, 1], [0, 1]])
+    >>> y, pred = np.array([1, 0, 1, 0]), np.array([1, 1, 1, 0])
+    >>> round(directional_bias_amplification_multilabel(y, A, y, pred, A), 4)
+    0.1667
+    """
+    if association not in ("eval", "train"):
+        raise ValueError(f"association must be 'eval' or 'train', got {association!r}")
+    (train_labels,) = check_same_length(train_labels=train_labels)
+    eval_true, eval_pred = check_same_length(eval_true=eval_true, eval_pred=eval_pred)
+    train_attributes = _check_attributes("train_attributes", train_attributes, len(train_labels))
+    eval_attributes = _check_attributes("eval_attributes", eval_attributes, len(eval_true))
+    if train_attributes.shape[1] != eval_attributes.shape[1]:
+        raise ValueError(f"eval_attributes must have the {train_attributes.shape[1]} columns of "
+                         f"train_attributes; got {eval_attributes.shape[1]}")
+    empty = np.flatnonzero(~eval_attributes.any(axis=0))
+    if empty.size:
+        raise ValueError(f"eval_attributes columns {empty.tolist()} hold for no example: "
+                         "their Δ is undefined")
+    return _directional(train_labels, train_attributes, eval_true, eval_pred, eval_attributes, association)

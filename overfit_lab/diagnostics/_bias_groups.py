@@ -2,6 +2,10 @@
 
 * ``group_metrics``: accuracy, selection rate, TPR, FPR and counts per group (fairlearn
   ``MetricFrame``), a rate set to NaN where its group is too small;
+* ``group_indicators``: a group column as binary attributes, one per value (a multi-valued
+  column such as ``"black;muslim"`` split on its separator);
+* ``amplification_groups``: which groups are seen often enough in training and evaluation data
+  for bias amplification, and why the others are left out;
 * ``wilson_interval`` and ``newcombe_interval``: score intervals for a proportion and for a
   difference of two independent proportions.
 
@@ -117,6 +121,117 @@ def group_metrics(
     table.loc[table["positives"] < min_group_size, "true_positive_rate"] = np.nan
     table.loc[table["negatives"] < min_group_size, "false_positive_rate"] = np.nan
     return table.astype({"count": np.int64, "positives": np.int64, "negatives": np.int64})
+
+
+def _values_of(group: object, separator: str | None) -> tuple:
+    """The group values one example has: itself, or its separated, stripped, non-empty parts."""
+    if separator is None:
+        return (group,)
+    return tuple(dict.fromkeys(part.strip() for part in str(group).split(separator) if part.strip()))
+
+
+def group_indicators(
+    groups: np.ndarray, separator: str | None = None, *, names: list | None = None
+) -> tuple[list, np.ndarray]:
+    """A group column as binary attributes: ``A[i, j] = 1`` when example ``i`` has value ``names[j]``.
+
+    Without ``separator`` each example has one value, its group (``A`` is one-hot). With one,
+    a value such as ``"black;muslim"`` (``separator=";"``) is split into its parts, stripped of
+    surrounding spaces, and the example has each of them (a part that is empty gives none):
+    the multi-label attributes ``A_a`` of Wang & Russakovsky (2021), one per value, which may
+    hold together.
+
+    Parameters
+    ----------
+    groups : ndarray of shape (n,)
+        Group value of each example (a string holding several values with ``separator``).
+    separator : str or None, default None
+        What separates the values of a multi-valued column; None: one value per example.
+    names : list, optional
+        The attributes, in this order (values not among them are ignored); default every value
+        that occurs, sorted.
+
+    Returns
+    -------
+    names : list
+        The attributes, one per column of ``A``.
+    A : ndarray of bool, shape (n, len(names))
+        Whether each example has each attribute.
+
+    Examples
+    --------
+    >>> names, A = group_indicators(np.array(["gay", "black;muslim", "none"]), ";")
+    >>> names, A.astype(int).tolist()
+    (['black', 'gay', 'muslim', 'none'], [[0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]])
+    """
+    (groups,) = check_same_length(groups=groups)
+    if separator is not None and (not isinstance(separator, str) or not separator):
+        raise ValueError(f"separator must be a non-empty string or None; got {separator!r}")
+    values = [_values_of(g, separator) for g in groups.tolist()]
+    if names is None:
+        names = np.unique(np.array([v for vs in values for v in vs], dtype=object)).tolist() if any(
+            values) else []
+    index = {name: j for j, name in enumerate(names)}
+    indicators = np.zeros((len(values), len(names)), dtype=bool)
+    for i, vs in enumerate(values):
+        for v in vs:
+            if v in index:
+                indicators[i, index[v]] = True
+    return list(names), indicators
+
+
+def amplification_groups(
+    train_groups: np.ndarray,
+    eval_groups: np.ndarray,
+    *,
+    separator: str | None = None,
+    min_group_size: int = MIN_GROUP_SIZE,
+) -> pd.DataFrame:
+    """Which groups enter bias amplification: seen at least ``min_group_size`` times in both splits.
+
+    Bias amplification compares a group's association with the labels in the training data
+    (``b*`` of Zhao et al.; the set ``A`` of Wang & Russakovsky) with its predictions on the
+    evaluation split (``b̃``, ``Δ_at = P(T̂_t=1 | A_a=1) - P(T_t=1 | A_a=1)``). A group absent
+    from the training data has no training association, one absent from the evaluation split no
+    ``Δ``, and one seen a handful of times an estimate that is mostly noise. So a group is
+    *kept* when it has at least ``min_group_size`` examples in the training data and in the
+    evaluation split; the others are left out, as ``"not in training"`` (no training example)
+    or ``"too small"``. With ``separator`` the counts are per value (:func:`group_indicators`).
+
+    Parameters
+    ----------
+    train_groups, eval_groups : ndarray
+        Group values of the training examples and of the evaluation examples.
+    separator : str or None, default None
+        What separates the values of a multi-valued column.
+    min_group_size : int, default MIN_GROUP_SIZE
+        Least number of examples in each split for a group to be kept.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``group`` (every value of either split, sorted), columns ``train`` and
+        ``eval`` (counts), ``kept`` (bool) and ``reason`` (``""`` where kept).
+
+    Examples
+    --------
+    >>> train, test = np.array(["a"] * 12 + ["b"] * 3), np.array(["a"] * 10 + ["b", "c"])
+    >>> counts = amplification_groups(train, test)
+    >>> counts.index.tolist(), counts[["train", "eval"]].to_numpy().tolist(), counts["reason"].tolist()
+    (['a', 'b', 'c'], [[12, 10], [3, 1], [0, 1]], ['', 'too small', 'not in training'])
+    """
+    min_group_size = check_positive_int(min_group_size, "min_group_size")
+    train_names, train_a = group_indicators(train_groups, separator)
+    eval_names, eval_a = group_indicators(eval_groups, separator)
+    names = np.unique(np.array([*train_names, *eval_names], dtype=object)).tolist() if (
+        train_names or eval_names) else []
+    counts = pd.DataFrame(0, index=pd.Index(names, name="group"), columns=["train", "eval"], dtype=np.int64)
+    counts.loc[train_names, "train"] = train_a.sum(axis=0)
+    counts.loc[eval_names, "eval"] = eval_a.sum(axis=0)
+    counts["kept"] = (counts["train"] >= min_group_size) & (counts["eval"] >= min_group_size)
+    counts["reason"] = np.where(counts["kept"], "", np.where(counts["train"] == 0, "not in training",
+                                                             "too small"))
+    return counts
 
 
 def wilson_interval(

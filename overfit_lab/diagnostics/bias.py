@@ -13,7 +13,12 @@ disparity metrics binarize labels as ``y == positive_label``:
   difference of two independent proportions;
 * ``bias_amplification_zhao`` (Zhao et al. 2017) and ``directional_bias_amplification``
   (Wang & Russakovsky 2021): does the model exaggerate label/group correlations? Positive is
-  amplification, 0 none, negative a reduction;
+  amplification, 0 none, negative a reduction; ``directional_bias_amplification_multilabel``
+  the same on binary attributes that may hold together;
+* ``group_indicators``: a group column as binary attributes, one per value (a multi-valued
+  column such as ``"black;muslim"`` split on its separator), and ``amplification_groups``: the
+  groups seen at least ``min_group_size`` times in the training and the evaluation data, which
+  bias amplification can use (the others are left out as ``"not in training"`` or ``"too small"``);
 * ``counterfactual_flips`` and ``swap_identity_terms``: how predictions move when identity
   words are swapped (she ↔ he, ...).
 
@@ -25,11 +30,23 @@ remain. (fairlearn gives an empty rate the value 0, so a group with one positive
 equalized odds difference 1.0.) With every group large enough the differences equal
 fairlearn's ``demographic_parity_difference`` and ``equalized_odds_difference``.
 
+A multi-valued group column (an example mentioning several identities, ``"black;muslim"``) is
+split by :func:`group_indicators` into one binary attribute per value. Subgroup rates are then
+per value, over the examples having it (pass those rows with the value as their group); the
+subgroups overlap, so Newcombe's intervals, which assume independent samples, are approximate
+for pairs that share examples. BiasAmp→ is defined for such attributes
+(:func:`directional_bias_amplification_multilabel`); Zhao's BiasAmp, whose ``b(o, g)`` is a
+share over mutually exclusive groups, is not.
+
 The functions live in private modules, one per family (``_bias_groups``, ``_bias_fairness``,
 ``_bias_amplification``, ``_bias_counterfactual``); import them from here.
 """
 
-from ._bias_amplification import bias_amplification_zhao, directional_bias_amplification
+from ._bias_amplification import (
+    bias_amplification_zhao,
+    directional_bias_amplification,
+    directional_bias_amplification_multilabel,
+)
 from ._bias_counterfactual import GENDER_PAIRS, counterfactual_flips, swap_identity_terms
 from ._bias_fairness import (
     GroupDifference,
@@ -38,20 +55,31 @@ from ._bias_fairness import (
     equalized_odds,
     equalized_odds_difference,
 )
-from ._bias_groups import MIN_GROUP_SIZE, RATES, group_metrics, newcombe_interval, wilson_interval
+from ._bias_groups import (
+    MIN_GROUP_SIZE,
+    RATES,
+    amplification_groups,
+    group_indicators,
+    group_metrics,
+    newcombe_interval,
+    wilson_interval,
+)
 
 __all__ = [
     "GENDER_PAIRS",
     "MIN_GROUP_SIZE",
     "RATES",
     "GroupDifference",
+    "amplification_groups",
     "bias_amplification_zhao",
     "counterfactual_flips",
     "demographic_parity",
     "demographic_parity_difference",
     "directional_bias_amplification",
+    "directional_bias_amplification_multilabel",
     "equalized_odds",
     "equalized_odds_difference",
+    "group_indicators",
     "group_metrics",
     "newcombe_interval",
     "swap_identity_terms",

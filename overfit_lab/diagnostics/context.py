@@ -45,6 +45,8 @@ class CheckpointContext:
     forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
     # example inputs for the report (final checkpoint only): see add_examples
     examples: list[ExampleRow] = field(default_factory=list)
+    # the diagnostics that raised at this checkpoint: {"checkpoint", "diagnostic", "reason"}
+    failures: list[dict] = field(default_factory=list)
 
     @contextmanager
     def forward_pass(self, n_examples: int) -> Iterator[None]:

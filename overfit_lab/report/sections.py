@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..analysis import RunResult
 
 __all__ = ["bias_rows", "bias_settings", "counterfactual_rows", "examples", "fmt_row", "group_rows",
-           "membership_rows", "robustness_headline"]
+           "left_out_notes", "membership_rows", "robustness_headline"]
 
 EXAMPLES_SHOWN = 10
 
@@ -92,12 +92,34 @@ def examples(run: RunResult, kind: str) -> list[dict]:
 
 
 def bias_settings(run: RunResult) -> dict:
-    """What the bias table's note needs: the least group size and the label-noise rates > 0."""
+    """What the bias table's note needs: the least group size, the label-noise rates > 0, the
+    separator of multi-valued group columns, and the subgroups left out of the amplification
+    (:func:`left_out_notes`)."""
     spec = run.suite.diagnostics.bias
     noise = sorted(rate for rate in run.suite.grid.label_noise if rate > 0)
     return {"min_group_size": spec.min_group_size, "intervals": spec.intervals,
             "label_noise": ", ".join(f"{rate:g}" for rate in noise),
-            "attenuation": ", ".join(f"{1 - 2 * rate:g}" for rate in noise)}
+            "attenuation": ", ".join(f"{1 - 2 * rate:g}" for rate in noise),
+            "group_separator": run.suite.data.group_separator or "",
+            "left_out": left_out_notes(run)}
+
+
+def _count_range(low: int, high: int) -> str:
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
+def left_out_notes(run: RunResult) -> list[str]:
+    """One phrase per subgroup left out of the bias amplification, e.g. ``identity=jewish: not in
+    training (test n = 3)`` or ``identity=lesbian: too small (training n = 2, test n = 4; in 2 of 4
+    cells)``."""
+    notes = []
+    for r in run.amplification_left_out.itertuples():
+        counts = f"test n = {_count_range(r.test_min, r.test_max)}"
+        if r.reason != "not in training":
+            counts = f"training n = {_count_range(r.train_min, r.train_max)}, {counts}"
+        where = "" if r.cells == r.of else f"; in {r.cells} of {r.of} cells"
+        notes.append(f"{r.group}: {r.reason} ({counts}{where})")
+    return notes
 
 
 def bias_rows(run: RunResult) -> list[dict]:
