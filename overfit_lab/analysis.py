@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data.leakage import Leakage
 from .store import StoredRun, read_run
 from .suite import AuditSpec, Suite
 
@@ -70,6 +71,12 @@ class RunResult:
         """How an audit run was made (see :func:`overfit_lab.audit`); ``None`` for a trained grid."""
         spec = self.meta.get("audit")
         return None if spec is None else AuditSpec.model_validate(spec)
+
+    @property
+    def leakage(self) -> Leakage:
+        """Held-out rows whose text is also in the training pool, found when the data was loaded
+        (empty for runs stored before the check existed)."""
+        return Leakage.from_dict(self.meta.get("leakage"))
 
     @property
     def cells(self) -> pd.DataFrame:
@@ -229,6 +236,48 @@ class RunResult:
         from .pooled import pooled_flip_rates
 
         return pooled_flip_rates(self.diagnostics, self.cells)
+
+    @cached_property
+    def diagnostic_failures(self) -> pd.DataFrame:
+        """The diagnostics that raised, one row per cell x checkpoint x diagnostic, in the order of
+        the cells: ``cell_id``, ``checkpoint``, ``diagnostic`` and ``reason`` (the cells'
+        ``diagnostic_failures``, see :func:`overfit_lab.diagnostics.checkpoint.run_diagnostics`)."""
+        columns = ["cell_id", "checkpoint", "diagnostic", "reason"]
+        if "diagnostic_failures" not in self.cells.columns:  # cells stored before the record existed
+            return pd.DataFrame(columns=columns)
+        stored = zip(self.cells["cell_id"], self.cells["diagnostic_failures"], strict=True)
+        rows = [{"cell_id": cell, **failure} for cell, failures in stored
+                if isinstance(failures, list) for failure in failures]
+        return pd.DataFrame(rows, columns=columns)
+
+    @cached_property
+    def amplification_left_out(self) -> pd.DataFrame:
+        """The subgroups left out of bias amplification at the final checkpoint (fewer than
+        ``min_group_size`` examples in a cell's training data or the test split): per group column
+        and subgroup, ``reason`` (``"not in training"`` where no such cell's training data had it,
+        else ``"too small"``), ``cells`` (in how many cells) of ``of`` (the cells that measured the
+        column), and the least and largest training and test counts over those cells
+        (``train_min`` ... ``test_max``)."""
+        columns = ["column", "group", "reason", "cells", "of", "train_min", "train_max", "test_min",
+                   "test_max"]
+        diag = self.diagnostics
+        final = diag[diag["checkpoint"] == "final"] if not diag.empty else diag
+        left = final[final["metric"] == "amplification_left_out"] if not final.empty else final
+        if left.empty:
+            return pd.DataFrame(columns=columns)
+        test_counts = final[final["metric"] == "group_count"].set_index(["cell_id", "group"])["value"]
+        measured = final[final["metric"] == "bias_amplification"].groupby("group")["cell_id"].nunique()
+        test = [float(test_counts.get(key, 0.0)) for key in zip(left["cell_id"], left["group"], strict=True)]
+        left = left.assign(column=left["group"].str.split("=", n=1).str[0], test=test)
+        rows = []
+        for (column, group), part in left.groupby(["column", "group"], sort=True):
+            rows.append({"column": column, "group": group,
+                         "reason": "not in training" if (part["value"] == 0).all() else "too small",
+                         "cells": part["cell_id"].nunique(),
+                         "of": int(measured.get(column, part["cell_id"].nunique())),
+                         "train_min": int(part["value"].min()), "train_max": int(part["value"].max()),
+                         "test_min": int(part["test"].min()), "test_max": int(part["test"].max())})
+        return pd.DataFrame(rows, columns=columns)
 
     @cached_property
     def interval_method(self) -> str:

@@ -37,7 +37,10 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
 
     console = console or make_console()
     store = open_store(suite, output=output, resume=resume)
-    run_grid(store, None if quiet else TerminalProgress(console))
+    try:
+        run_grid(store, None if quiet else TerminalProgress(console))
+    finally:
+        store.close()
     return finish_run(store.run_dir, console, quiet=quiet)
 
 
@@ -57,6 +60,13 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Co
         Held-out data to measure the gap on instead of ``test``.
     groups : sequence of str
         Group columns for subgroup metrics and bias amplification (relative to ``train``'s labels).
+        Bias amplification leaves out, and reports, the groups with fewer than
+        ``diagnostics.bias.min_group_size`` (default 10) rows in ``train`` or ``test``, as "not in
+        training" or "too small".
+    group_separator : str, optional
+        What separates the values of a multi-valued group column (``";"`` for ``"black;muslim"``):
+        each value is then one binary attribute of the row (subgroup rates per value over the rows
+        having it; BiasAmp→ over the attributes, as Wang & Russakovsky define it).
     reference : path, optional
         The pretrained model the fine-tuning started from, for drift (CKA, weight distance).
     checks : path, optional
@@ -70,6 +80,9 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Co
         Tokens per text.
     trust_remote_code : bool, default False
         Run code shipped with the model.
+    allow_pickle : bool, default False
+        Load pickle weights (``pytorch_model.bin``) when the model has no safetensors; unpickling
+        can run code, so only for files you trust.
     output : path, optional
         The run directory (default ``reports/audit-<model>-<timestamp>``).
     console, quiet
@@ -78,7 +91,8 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Co
     Returns
     -------
     RunResult
-        As :func:`overfit_lab.load_run` returns: one cell, ``audit``.
+        As :func:`overfit_lab.load_run` returns: one cell, ``audit``. A diagnostic that raised is
+        in ``diagnostic_failures`` (with its reason), the others are stored as usual.
     """
     from .auditing import score_model
     from .report.terminal import make_console
@@ -123,14 +137,29 @@ def check(run: RunResult, *, checks: str | Path | None = None, baseline: str | P
 
 
 def failed_cells_line(run: RunResult) -> str | None:
-    """One line saying how many cells failed and why the first did, or ``None`` when none did."""
+    """One line saying how many cells failed and why the first did, and which diagnostics failed
+    in how many cells and why the first did; ``None`` when nothing failed.
+
+    A cell whose diagnostic raised still finished (its other figures are stored), so
+    ``--resume`` does not run it again: the line suggests a retry for failed cells only.
+    """
+    parts = []
     failed = run.cells[run.cells["status"] != "finished"]
-    if failed.empty:
-        return None
-    first = failed.iloc[0]
-    reason = " ".join(str(first["reason"]).split())  # one line, whatever the exception printed
-    return (f"{len(failed)} of {len(run.cells)} cells failed; first: {first['cell_id']}: {reason} "
-            f"(retry them with: overfit-lab run --resume {run.run_dir})")
+    if not failed.empty:
+        first = failed.iloc[0]
+        reason = " ".join(str(first["reason"]).split())  # one line, whatever the exception printed
+        parts.append(f"{len(failed)} of {len(run.cells)} cells failed; first: {first['cell_id']}: {reason} "
+                     f"(retry them with: overfit-lab run --resume {run.run_dir})")
+    failures = run.diagnostic_failures
+    if not failures.empty:
+        names = list(dict.fromkeys(failures["diagnostic"]))
+        first = failures.iloc[0]
+        which = f" ({first['diagnostic']})" if len(names) > 1 else ""
+        reason = " ".join(str(first["reason"]).split())
+        parts.append(f"diagnostic{'s' if len(names) > 1 else ''} {', '.join(names)} failed in "
+                     f"{failures['cell_id'].nunique()} of {len(run.cells)} cells; "
+                     f"first: {first['cell_id']}{which}: {reason}")
+    return "; ".join(parts) or None
 
 
 def finish_run(run_dir: Path, console: Console, *, quiet: bool = False) -> RunResult:

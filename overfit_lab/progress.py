@@ -15,6 +15,10 @@ __all__ = ["RunObserver", "epoch_work"]
 class RunObserver:
     """Hooks the runner calls, in order; each does nothing unless overridden."""
 
+    def data_warning(self, message: str) -> None:
+        """Something about the data the user should know before the results (one line), such as
+        held-out texts that are also in the training pool."""
+
     def run_started(self, *, name: str, run_dir: Path, total_cells: int, todo: list, work: dict) -> None:
         """``todo``: the cells about to run; ``work``: cell_id -> relative cost of one epoch."""
 

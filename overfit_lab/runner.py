@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .data import load_task_data
 from .environment import environment_facts
 from .errors import OverfitLabError
 from .grid import build_grid
-from .models import resolve_model_path
+from .model_checks import check_suite_model
 from .progress import RunObserver, epoch_work
 from .store import RunStore
 from .suite import Suite, load_suite
@@ -32,11 +33,16 @@ def default_run_dir(suite: Suite, root: Path = DEFAULT_REPORTS) -> Path:
 
 def open_store(suite: Suite | str | Path | None, *, output: str | Path | None = None,
                resume: str | Path | None = None) -> RunStore:
-    """The run directory to fill: a new one for ``suite`` (checked before anything is created),
-    or ``resume``'s, whose data must not have changed."""
+    """The run directory to fill, locked for this process: a new one for ``suite`` (checked
+    before anything is created), or ``resume``'s, whose data must not have changed."""
     if resume is not None:
-        store = RunStore.open(resume)
-        _check_data_unchanged(store, store.suite())
+        store = RunStore.open(resume).lock()
+        try:
+            check_suite_model(store.suite(), source=store.run_dir / "suite.json")
+            _check_data_unchanged(store, store.suite())
+        except BaseException:
+            store.close()
+            raise
         return store
     if suite is None:
         raise ValueError("give a suite or a run directory to resume")
@@ -44,11 +50,12 @@ def open_store(suite: Suite | str | Path | None, *, output: str | Path | None = 
     if not isinstance(suite, Suite):
         source, suite = str(suite), load_suite(suite)
     run_dir = Path(output) if output is not None else default_run_dir(suite)
-    resolve_model_path(suite.model.name, source=source)  # fail before creating anything
+    check_suite_model(suite, source=source)  # fail before creating anything
     data = load_task_data(suite, source=source)
     environment = {**environment_facts(), "seeds": suite.grid.seeds, "data_seed": suite.data.seed}
     return RunStore.create(run_dir, suite, environment,
-                           meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names})
+                           meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
+                                 "leakage": data.leakage.to_dict()})
 
 
 def run_grid(store: RunStore, observer: RunObserver | None = None) -> Path:
@@ -59,7 +66,10 @@ def run_grid(store: RunStore, observer: RunObserver | None = None) -> Path:
     cells = build_grid(suite)
     finished = store.finished_ids()
     todo = [c for c in cells if c.cell_id not in finished]
-    n_validation = len(load_task_data(suite).validation)
+    data = load_task_data(suite)
+    n_validation = len(data.validation)
+    for line in data.leakage.lines():
+        observer.data_warning(line)
     observer.run_started(name=suite.name, run_dir=store.run_dir, total_cells=len(cells), todo=todo,
                          work={c.cell_id: epoch_work(c.train_size, n_validation) for c in todo})
     try:
@@ -70,11 +80,24 @@ def run_grid(store: RunStore, observer: RunObserver | None = None) -> Path:
             except KeyboardInterrupt:
                 observer.interrupted(store.run_dir, len(store.finished_ids()))
                 raise
-            store.commit(result)
+            commit_cell(store, result)
             observer.cell_finished(cell, result)
     finally:
         observer.run_ended()
     return store.run_dir
+
+
+def commit_cell(store: RunStore, result) -> None:
+    """Store one cell; when that fails (disk full, a read-only disk) the run stops there, the cell
+    not stored (its transaction rolled back) and every earlier one kept."""
+    try:
+        store.commit(result)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())
+        raise OverfitLabError(
+            f"cell {result.cell.cell_id} could not be stored ({reason}); the run stopped with "
+            f"{len(store.finished_ids())} cells stored.", file=store.db_path, key="RUN_DIR",
+            fix=f"free disk space, then continue with: overfit-lab run --resume {store.run_dir}") from None
 
 
 def _check_data_unchanged(store: RunStore, suite: Suite) -> None:

@@ -7,7 +7,11 @@ Layout of ``RUN_DIR``::
     run.sqlite        tables ``meta``, ``cells``, ``metrics``, ``diagnostics`` and ``examples``
                       (long format)
 
-The driver is the only writer. :meth:`RunStore.commit` writes one cell and all its rows (the
+The driver is the only writer, and one process at a time: a store opened for writing holds an
+exclusive lock on ``RUN_DIR/.lock`` (``flock``; the OS releases it when the process dies), and a
+second process is refused with the holder's pid. :meth:`RunStore.create` builds the directory
+under a hidden name beside it and renames it into place, so a run directory either holds a
+complete, resumable start or does not exist. :meth:`RunStore.commit` writes one cell and all its rows (the
 typed rows of :mod:`overfit_lab.rows`, by field name) in a single transaction, so an interrupted
 run never holds half a cell, and ``--resume`` skips every finished cell. :func:`read_run` reads a
 run back as pandas DataFrames (the analysis of it is :mod:`overfit_lab.analysis`).
@@ -21,7 +25,10 @@ resume) adds the columns first.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,7 +41,13 @@ from .errors import OverfitLabError
 from .rows import CellRow, DiagnosticRow, ExampleRow, MetricRow, field_names
 from .suite import Suite
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, runs are not guarded
+    fcntl = None
+
 DB_NAME = "run.sqlite"
+LOCK_NAME = ".lock"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (
@@ -113,24 +126,40 @@ class RunStore:
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.db_path = self.run_dir / DB_NAME
+        self._lock_fd: int | None = None
 
     @classmethod
     def create(cls, run_dir: str | Path, suite: Suite, environment: dict[str, Any],
                meta: dict[str, Any] | None = None) -> RunStore:
-        """Start a new run in ``run_dir`` (which must not already hold one)."""
+        """Start a new run in ``run_dir`` (absent or empty) and hold its lock.
+
+        Everything is written into a hidden directory beside ``run_dir`` that is then renamed to
+        it, so an interrupted start leaves no run directory (at most the hidden one)."""
         store = cls(run_dir)
-        if store.db_path.exists():
-            raise OverfitLabError(f"{store.run_dir} already holds a run.", key="--output",
-                                  fix=f"continue it with overfit-lab run --resume {store.run_dir}, "
-                                      "or choose another --output.")
-        store.run_dir.mkdir(parents=True, exist_ok=True)
-        (store.run_dir / "suite.json").write_text(suite.to_json(), encoding="utf-8")
-        (store.run_dir / "environment.json").write_text(json.dumps(environment, indent=2), encoding="utf-8")
-        with closing(store._connect()) as db, db:
-            db.executescript(SCHEMA)
-            rows = {"suite": suite.to_json(), "environment": json.dumps(environment), **{
-                k: json.dumps(v) for k, v in (meta or {}).items()}}
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.items())
+        _check_new_run_dir(store.run_dir)
+        staging = _staging_dir(store.run_dir)
+        try:
+            (staging / "suite.json").write_text(suite.to_json(), encoding="utf-8")
+            (staging / "environment.json").write_text(json.dumps(environment, indent=2), encoding="utf-8")
+            with closing(sqlite3.connect(staging / DB_NAME)) as db, db:
+                db.executescript(SCHEMA)
+                rows = {"suite": suite.to_json(), "environment": json.dumps(environment), **{
+                    k: json.dumps(v) for k, v in (meta or {}).items()}}
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.items())
+            store._lock_fd = _take_lock(staging, store.run_dir)  # the lock moves with the directory
+            if store.run_dir.exists():
+                store.run_dir.rmdir()  # empty, as checked
+            staging.rename(store.run_dir)
+        except (OSError, sqlite3.Error) as exc:
+            store.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OverfitLabError(f"cannot write the run directory {store.run_dir} ({_reason(exc)}).",
+                                  key="--output",
+                                  fix="free disk space or choose a writable --output.") from None
+        except BaseException:
+            store.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return store
 
     @classmethod
@@ -138,11 +167,36 @@ class RunStore:
         """Open an existing run (to resume or read it)."""
         store = cls(run_dir)
         if not store.db_path.is_file():
+            fix = "give the directory a run wrote"
+            if store.run_dir.is_dir():
+                fix += f"; to start a run in it: overfit-lab run SUITE --output {store.run_dir}"
             raise OverfitLabError(f"{store.run_dir} holds no overfit-lab run ({DB_NAME} is missing).",
-                                  key="RUN_DIR", fix="give the directory a run wrote.")
-        with closing(store._connect()) as db, db:
-            db.executescript(SCHEMA)  # a run from an earlier version gains the newer (empty) tables
+                                  key="RUN_DIR", fix=fix + ".")
+        try:
+            _check_run_database(store.db_path)  # read-only: a damaged or foreign file stays as it is
+            with closing(store._connect()) as db, db:
+                db.executescript(SCHEMA)  # a run from an earlier version gains the newer (empty) tables
+        except sqlite3.Error as exc:
+            raise OverfitLabError(f"{store.db_path} is not a readable run database ({_reason(exc)}).",
+                                  key="RUN_DIR", fix="give an intact run directory (or start the run again)."
+                                  ) from None
         return store
+
+    def lock(self) -> RunStore:
+        """Take the run directory's exclusive lock (to write it); refuse if another process holds it."""
+        if self._lock_fd is None:
+            try:
+                self._lock_fd = _take_lock(self.run_dir, self.run_dir)
+            except OSError as exc:
+                raise OverfitLabError(f"cannot write to {self.run_dir} ({_reason(exc)}).", key="RUN_DIR",
+                                      fix="make the run directory writable (or free disk space).") from None
+        return self
+
+    def close(self) -> None:
+        """Release the lock (the OS also releases it when the process ends)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.db_path, timeout=30)
@@ -186,6 +240,72 @@ class RunStore:
                 db.executemany(f"{verb} INTO {table} ({', '.join(columns)}) "
                                f"VALUES ({', '.join('?' * len(columns))})",
                                [(cell_id, *(getattr(row, name) for name in names)) for row in rows])
+
+
+def _check_run_database(path: Path) -> None:
+    """Raise ``sqlite3.DatabaseError`` unless ``path`` is an intact SQLite database holding a
+    run's suite, reading it only."""
+    with open(path, "rb") as file:
+        if file.read(16) != b"SQLite format 3\x00":
+            raise sqlite3.DatabaseError("file is not a database")
+    # immutable: no -wal/-shm files are made (the main file alone is checked; the meta table is
+    # written there before the database is switched to WAL)
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
+        if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
+            raise sqlite3.DatabaseError("the database is damaged")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables or db.execute("SELECT 1 FROM meta WHERE key = 'suite'").fetchone() is None:
+            raise sqlite3.DatabaseError("it holds no overfit-lab run")
+
+
+def _check_new_run_dir(run_dir: Path) -> None:
+    if (run_dir / DB_NAME).exists():
+        raise OverfitLabError(f"{run_dir} already holds a run.", key="--output",
+                              fix=f"continue it with overfit-lab run --resume {run_dir}, "
+                                  "or choose another --output.")
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise OverfitLabError(f"{run_dir} exists and is not an empty directory.", key="--output",
+                              fix="choose a new or empty --output directory.")
+
+
+def _staging_dir(run_dir: Path) -> Path:
+    """A new hidden directory beside ``run_dir``, with the permissions a plain mkdir would give."""
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".starting", dir=run_dir.parent))
+    except OSError as exc:
+        raise OverfitLabError(f"cannot create the run directory {run_dir} ({_reason(exc)}).", key="--output",
+                              fix="choose a writable --output.") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    return staging
+
+
+def _take_lock(directory: Path, run_dir: Path) -> int | None:
+    """Lock ``directory/.lock`` for this process and write its pid there; ``run_dir`` names it."""
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is None:  # pragma: no cover
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise OverfitLabError(f"{run_dir} is in use by another overfit-lab process (pid {holder}).",
+                              key="RUN_DIR",
+                              fix=f"wait for it to finish, or stop it (kill {holder}) and continue with: "
+                                  f"overfit-lab run --resume {run_dir}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS or SQLite error in a few words (``No space left on device``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 @dataclass(frozen=True)

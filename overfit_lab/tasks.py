@@ -34,9 +34,9 @@ class TaskType:
     ----------
     name : str
         The task's name (the future ``model.task`` value).
-    load_pretrained : callable ``(path, label_names, *, trust_remote_code) -> nn.Module``
+    load_pretrained : callable ``(path, label_names, *, trust_remote_code, allow_pickle) -> nn.Module``
         The pretrained model with a fresh head for the task, ready for the ``Trainer``.
-    load_finetuned : callable ``(path, *, trust_remote_code) -> nn.Module``
+    load_finetuned : callable ``(path, *, trust_remote_code, allow_pickle) -> nn.Module``
         An already fine-tuned model of the task, head included (audits).
     encode : callable ``(tokenizer, texts, labels, *, max_length) -> Encoded``
         A split tokenized once.
@@ -58,16 +58,17 @@ class TaskType:
     diagnostics: tuple[str, ...]
 
 
-def _load_pretrained(path: str, label_names: list[str], *, trust_remote_code: bool = False):
+def _load_pretrained(path: str, label_names: list[str], *, trust_remote_code: bool = False,
+                     allow_pickle: bool = False):
     from .models import load_classifier
 
-    return load_classifier(path, label_names, trust_remote_code=trust_remote_code)
+    return load_classifier(path, label_names, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
 
 
-def _load_finetuned(path: str, *, trust_remote_code: bool = False):
+def _load_finetuned(path: str, *, trust_remote_code: bool = False, allow_pickle: bool = False):
     from .models import load_finetuned
 
-    return load_finetuned(path, trust_remote_code=trust_remote_code)
+    return load_finetuned(path, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
 
 
 def _encode(tokenizer, texts, labels, *, max_length: int):

@@ -247,7 +247,8 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
 
     set_seed(cell.seed)  # the classification head's initial weights come from here
     model = task_of(suite).load_pretrained(model_path, data.label_names,
-                                           trust_remote_code=suite.model.trust_remote_code)
+                                           trust_remote_code=suite.model.trust_remote_code,
+                                           allow_pickle=suite.model.allow_pickle)
     if spec.dropout is not None:
         set_dropout(model, **spec.dropout.model_dump())
     if spec.freeze is not None:
@@ -296,24 +297,29 @@ def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, last: int) -
     """Diagnostics at the final checkpoint and, if asked, at the best (lowest validation loss)."""
     checkpoints = cell.suite.diagnostics.checkpoints
     scorer = recorder.scorer
+    failures = recorder.info.setdefault("diagnostic_failures", [])
     rng = _rng_state()
     try:
-        final = []
+        final, final_failures = [], []
         if "final" in checkpoints:
             scores = scorer.score(model, checkpoint="final", logits=recorder.logits)
-            final = scores.diagnostics
+            final, final_failures = scores.diagnostics, scores.failures
             recorder.examples += scores.examples
         recorder.diagnostics += final
+        failures += final_failures
         if "best" not in checkpoints:
             return
         best = recorder.best
         recorder.info["best_epoch"] = best["epoch"]
-        if best["epoch"] == last and final:  # the best checkpoint is the final one
+        if best["epoch"] == last and (final or final_failures):  # the best checkpoint is the final one
             recorder.diagnostics += [row.at("best") for row in final]
+            failures += [{**failure, "checkpoint": "best"} for failure in final_failures]
             return
         model.load_state_dict(best["state"])
         # the best epoch's train and validation logits; its test logits are predicted here
-        recorder.diagnostics += scorer.score(model, checkpoint="best", logits=best["logits"]).diagnostics
+        scores = scorer.score(model, checkpoint="best", logits=best["logits"])
+        recorder.diagnostics += scores.diagnostics
+        failures += scores.failures
     finally:
         _set_rng_state(rng)
         recorder.info["diagnostics_forward_examples"] = scorer.forward["examples"]

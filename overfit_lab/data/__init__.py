@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import OverfitLabError
 from ..rows import SPLITS, Split
 from ..suite import DATA_FILES, DataSpec, Suite
+from .leakage import HELD_OUT, Leakage, drop_leaked, find_leakage
 from .loading import read_table
 from .splits import flip_labels, nested_subsets, stratified_split
 
@@ -37,6 +38,7 @@ class TaskData:
     label_names: list[str]
     group_columns: list[str] = field(default_factory=list)
     correlated_test: pd.DataFrame | None = None
+    leakage: Leakage = field(default_factory=Leakage)  # held-out texts also in the training pool
 
     @property
     def n_classes(self) -> int:
@@ -131,8 +133,9 @@ def _load(spec: DataSpec) -> TaskData:
         group_columns = spec.group_columns or ["gender"]
         names = LABEL_NAMES[spec.builtin_options.classes]
         correlated = parts.pop("test_correlated")
+        parts["train"], leakage = _guard_leakage(parts, spec)
         return TaskData(**parts, label_names=names, group_columns=group_columns,
-                        correlated_test=correlated if len(correlated) else None)
+                        correlated_test=correlated if len(correlated) else None, leakage=leakage)
     parts = _read_parts(spec)
     for name, part in parts.items():
         _check_columns(part, spec, name)
@@ -143,9 +146,22 @@ def _load(spec: DataSpec) -> TaskData:
         if name not in parts:
             parts[name], parts["train"] = _hold_out(parts["train"], spec, name)
     correlated = parts.pop("correlated_test", None)
-    return TaskData(**{k: parts[k].reset_index(drop=True) for k in SPLITS},
-                    label_names=label_names, group_columns=list(spec.group_columns),
-                    correlated_test=None if correlated is None else correlated.reset_index(drop=True))
+    parts = {k: parts[k].reset_index(drop=True) for k in SPLITS}
+    parts["train"], leakage = _guard_leakage(parts, spec)
+    return TaskData(**parts, label_names=label_names, group_columns=list(spec.group_columns),
+                    correlated_test=None if correlated is None else correlated.reset_index(drop=True),
+                    leakage=leakage)
+
+
+def _guard_leakage(parts: dict[str, pd.DataFrame], spec: DataSpec) -> tuple[pd.DataFrame, Leakage]:
+    """The training pool (without texts of the held-out splits if ``drop_duplicates``) and the
+    leakage found before any was dropped."""
+    held_out = {name: parts[name] for name in HELD_OUT}
+    found = find_leakage(parts["train"], held_out)
+    if not (spec.drop_duplicates and found.found):
+        return parts["train"], found
+    train, dropped = drop_leaked(parts["train"], held_out)
+    return train, find_leakage(parts["train"], held_out, dropped=dropped)
 
 
 def _read_parts(spec: DataSpec) -> dict[str, pd.DataFrame]:
@@ -206,6 +222,14 @@ def _check_columns(frame: pd.DataFrame, spec: DataSpec, split: str) -> None:
         if column not in frame.columns:
             raise OverfitLabError(f"group column '{column}' is not in the {split} data.", file=where,
                                   key="data.group_columns", fix="remove it or correct its name.")
+    for key, what in (("text_column", "a text"), ("label_column", "a label")):
+        column = getattr(spec, key)
+        for row, value in enumerate(frame[column] if frame[column].dtype == object else ()):
+            if not (value is None or value is pd.NA or isinstance(value, str | int | float | np.generic)):
+                raise OverfitLabError(
+                    f"{split} row {row + 1} has {type(value).__name__} {str(value)[:40]!r} in column "
+                    f"'{column}'; {what} must be one string or number.", file=where, key=f"data.{key}",
+                    fix="give one string or number per row (flatten lists and objects).")
 
 
 def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str) -> pd.DataFrame:
@@ -220,8 +244,37 @@ def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str)
     if missing.any():
         raise OverfitLabError(f"{int(missing.sum())} {split} rows have no text or no label.", file=where,
                               key="data", fix="remove or fill those rows.")
+    spellings: dict[str, list] = {}
+    for value in mapping:
+        spellings.setdefault(str(value), []).append(value)
+    clash = next((v for v in spellings.values() if len(v) > 1 and out["label"].isin(v).any()), None)
+    if clash is not None:
+        raise OverfitLabError(
+            f"labels {' and '.join(map(repr, clash))} are different values with one name, '{clash[0]}'.",
+            file=where, key="data.label_column",
+            fix="spell every label one way in all data files (all numbers or all strings).")
     out["text"] = out["text"].astype(str)
     if spec.drop_duplicates and split == "train":
         out = out.drop_duplicates(subset="text", keep="first")
     out["label"] = out["label"].map(mapping).astype(int)
+    if split == "train":  # a classifier needs two labels to learn, a group column two groups
+        label_names = [str(v) for v in mapping]
+        present = sorted(out["label"].unique())
+        if len(present) < 2:
+            raise OverfitLabError(
+                f"the training data has one label ({', '.join(label_names[i] for i in present)}), so "
+                "there is nothing to classify.", file=where, key="data.label_column",
+                fix="give data with two labels or more (or set data.label_column to the label column).")
+        for column in spec.group_columns:
+            counts = out[column].value_counts()
+            if len(counts) < 2:
+                raise OverfitLabError(
+                    f"group column '{column}' has one value ({counts.index[0]!r}) in the training data, so "
+                    "there are no groups to compare.", file=where, key="data.group_columns",
+                    fix="remove it from data.group_columns, or give data with two groups or more.")
+            if counts.max() == 1:
+                raise OverfitLabError(
+                    f"group column '{column}' gives every one of its {len(out)} training rows a group of its "
+                    "own, so no group can be measured.", file=where, key="data.group_columns",
+                    fix="remove it from data.group_columns (is it an id column?).")
     return out.reset_index(drop=True)

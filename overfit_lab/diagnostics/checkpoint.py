@@ -7,7 +7,9 @@ apply, ``group`` (subgroup or group column), ``op``, ``severity``, ``layer``, ``
 ``bin_high`` (a reliability bin) or ``fpr`` (a membership ROC point); :func:`run_diagnostics`
 turns them into :class:`~overfit_lab.rows.DiagnosticRow` rows. Adding a diagnostic means adding
 one adapter to :data:`DIAGNOSTICS`; the trainer is not touched. What an adapter may use is
-:class:`~overfit_lab.diagnostics.context.CheckpointContext`.
+:class:`~overfit_lab.diagnostics.context.CheckpointContext`. An adapter that raises is recorded
+in the context's ``failures`` (its name and reason; the cell's info keeps them) and the others
+still run.
 
 Costs are kept small: the clean logits of the training subset, validation and test splits come
 from the epoch's own evaluation (no extra pass), perturbed and counterfactual inputs are scored
@@ -29,7 +31,7 @@ from ..rows import DiagnosticFields, DiagnosticRow
 from ..suite import Suite
 from .context import CheckpointContext
 
-__all__ = ["DIAGNOSTICS", "CheckpointContext", "nonmember_source", "run_diagnostics"]
+__all__ = ["DIAGNOSTICS", "CheckpointContext", "failure_reason", "nonmember_source", "run_diagnostics"]
 
 Row = DiagnosticFields
 ROC_GRID = np.linspace(0.0, 1.0, 21)
@@ -220,14 +222,56 @@ def _subgroup_rows(column: str, y: np.ndarray, pred: np.ndarray, groups: np.ndar
     return rows
 
 
-def _bias(ctx: CheckpointContext) -> list[Row]:
+def _amplification_rows(column: str, train_values: np.ndarray, train_labels: np.ndarray,
+                        clean_labels: np.ndarray, noisy: bool, test_values: np.ndarray, y: np.ndarray,
+                        pred: np.ndarray, zhao_pred: np.ndarray, zhao_values: np.ndarray,
+                        separator: str | None, min_group_size: int) -> list[Row]:
+    """BiasAmp→ and Zhao's BiasAmp of one group column over the groups seen at least
+    ``min_group_size`` times in the training rows and the test split (``amplification_groups``);
+    each other group is an ``amplification_left_out`` row (its training count; 0: not in training)."""
     from .bias import (
-        GENDER_PAIRS,
+        amplification_groups,
         bias_amplification_zhao,
-        counterfactual_flips,
-        directional_bias_amplification,
-        swap_identity_terms,
+        directional_bias_amplification_multilabel,
+        group_indicators,
     )
+
+    counts = amplification_groups(train_values, test_values, separator=separator,
+                                  min_group_size=min_group_size)
+    kept = counts.index[counts["kept"]].tolist()
+    rows: list[Row] = [{"metric": "amplification_left_out", "value": float(r.train),
+                        "group": f"{column}={name}"} for name, r in counts[~counts["kept"]].iterrows()]
+    directional = float("nan")  # no group left to measure
+    if kept:
+        # BiasAmp→ as in the paper: y_at from the test split's true labels, not the (maybe noisy)
+        # training ones; every probability over all rows, so a group left out changes no other term
+        _, train_a = group_indicators(train_values, separator, names=kept)
+        _, test_a = group_indicators(test_values, separator, names=kept)
+        directional = directional_bias_amplification_multilabel(train_labels, train_a, y, pred, test_a)
+    rows.append({"metric": "bias_amplification", "group": column, "value": directional})
+    # Zhao's b(o, g) is a share over mutually exclusive groups: only where every row has one value
+    (train_names, train_all), (zhao_names, zhao_all) = (group_indicators(v, separator)
+                                                        for v in (train_values, zhao_values))
+    if (train_all.sum(axis=1) != 1).any() or (zhao_all.sum(axis=1) != 1).any():
+        return rows
+    train_g = np.array(train_names, dtype=object)[train_all.argmax(axis=1)]
+    zhao_g = np.array(zhao_names, dtype=object)[zhao_all.argmax(axis=1)]
+    train_in, zhao_in = np.isin(train_g, kept), np.isin(zhao_g, kept)
+    # Zhao against the clean training labels: noise at rate ρ attenuates the training
+    # association by (1 - 2ρ), which would show up as amplification (the noisy variant beside it)
+    variants = [("bias_amplification_zhao", clean_labels)] + (
+        [("bias_amplification_zhao_noisy", train_labels)] if noisy else [])
+    for metric, labels in variants:
+        value = float("nan")
+        if train_in.any() and zhao_in.any():
+            value = bias_amplification_zhao(labels[train_in], train_g[train_in], zhao_pred[zhao_in],
+                                            zhao_g[zhao_in])
+        rows.append({"metric": metric, "group": column, "value": value})
+    return rows
+
+
+def _bias(ctx: CheckpointContext) -> list[Row]:
+    from .bias import GENDER_PAIRS, counterfactual_flips, group_indicators, swap_identity_terms
 
     spec = ctx.suite.diagnostics.bias
     test = ctx.data.test
@@ -248,23 +292,20 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
     train_labels = ctx.train_rows["label"].to_numpy()
     clean_labels = ctx.train_rows["clean_label"].to_numpy()
     noisy = bool((train_labels != clean_labels).any())
+    separator = ctx.suite.data.group_separator
     for column in ctx.data.group_columns:
         if column not in test.columns or column not in ctx.train_rows.columns:
             continue
         groups = test[column].to_numpy()
-        rows += _subgroup_rows(column, y, pred, groups, positive, spec.min_group_size, spec.intervals)
-        train_groups = ctx.train_rows[column].to_numpy()
-        # BiasAmp→ as in the paper: y_at from the test split's true labels, not the (maybe
-        # noisy) training ones
-        rows.append({"metric": "bias_amplification", "group": column,
-                     "value": directional_bias_amplification(train_labels, train_groups, y, pred, groups)})
-        # Zhao against the clean training labels: noise at rate ρ attenuates the training
-        # association by (1 - 2ρ), which would show up as amplification (the noisy variant beside it)
-        rows.append({"metric": "bias_amplification_zhao", "group": column,
-                     "value": bias_amplification_zhao(clean_labels, train_groups, *zhao_split(column))})
-        if noisy:
-            rows.append({"metric": "bias_amplification_zhao_noisy", "group": column,
-                         "value": bias_amplification_zhao(train_labels, train_groups, *zhao_split(column))})
+        # per value, the rows having it (with a separator a row may count in several subgroups)
+        names, indicators = group_indicators(groups, separator)
+        at, which = np.nonzero(indicators)
+        if at.size:
+            rows += _subgroup_rows(column, y[at], pred[at], np.array(names, dtype=object)[which], positive,
+                                   spec.min_group_size, spec.intervals)
+        rows += _amplification_rows(column, ctx.train_rows[column].to_numpy(), train_labels, clean_labels,
+                                    noisy, groups, y, pred, *zhao_split(column), separator,
+                                    spec.min_group_size)
     if spec.counterfactual:
         idx = ctx.test_subsample(spec.subsample)
         texts = test["text"].to_numpy()[idx].tolist()
@@ -286,20 +327,23 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
 
 
 @lru_cache(maxsize=2)
-def _pretrained(model_path: str, n_labels: int, trust_remote_code: bool) -> nn.Module:
+def _pretrained(model_path: str, n_labels: int, trust_remote_code: bool,
+                allow_pickle: bool = False) -> nn.Module:
     from ..models import load_classifier
 
     labels = [str(i) for i in range(n_labels)]
-    model = load_classifier(model_path, labels, trust_remote_code=trust_remote_code)
+    model = load_classifier(model_path, labels, trust_remote_code=trust_remote_code,
+                            allow_pickle=allow_pickle)
     return model.eval()
 
 
 @lru_cache(maxsize=2)
-def _pretrained_states(model_path: str, n_labels: int, trust_remote_code: bool, tokenizer, probe: tuple,
-                       max_length: int, batch_size: int) -> list[np.ndarray]:
+def _pretrained_states(model_path: str, n_labels: int, trust_remote_code: bool, allow_pickle: bool, tokenizer,
+                       probe: tuple, max_length: int, batch_size: int) -> list[np.ndarray]:
     from .drift import hidden_states
 
-    return hidden_states(_pretrained(model_path, n_labels, trust_remote_code), tokenizer, list(probe),
+    pretrained = _pretrained(model_path, n_labels, trust_remote_code, allow_pickle)
+    return hidden_states(pretrained, tokenizer, list(probe),
                          max_length=max_length, batch_size=batch_size)
 
 
@@ -309,7 +353,8 @@ def _drift(ctx: CheckpointContext) -> list[Row]:
     spec = ctx.suite.diagnostics.drift
     if ctx.pretrained_path is None:
         raise ValueError("drift needs the pretrained model the fine-tuning started from (pretrained_path)")
-    key = (ctx.pretrained_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code)
+    key = (ctx.pretrained_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code,
+           ctx.suite.model.allow_pickle)
     pretrained = _pretrained(*key)
     probe = tuple(ctx.data.validation["text"].tolist()[: spec.probe_size])
     size = {"max_length": ctx.suite.model.max_length, "batch_size": ctx.suite.evaluation.batch_size}
@@ -351,16 +396,42 @@ DIAGNOSTICS: dict[str, Callable[[CheckpointContext], list[Row]]] = {
 }
 
 
+REASON_LENGTH = 500
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``"ValueError: message"`` on one line, at most :data:`REASON_LENGTH` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= REASON_LENGTH else text[: REASON_LENGTH - 1] + "…"
+
+
 def run_diagnostics(ctx: CheckpointContext, names: Iterable[str] | None = None) -> list[DiagnosticRow]:
     """Every enabled diagnostic on ``ctx``'s checkpoint (of ``names``, the ones the task applies;
-    default all), as store rows."""
+    default all), as store rows.
+
+    A diagnostic that raises (anything but a user error, :class:`~overfit_lab.errors.OverfitLabError`,
+    or an interrupt) does not stop the others or the cell: none of its rows or examples are
+    kept, and ``ctx.failures`` gets ``{"checkpoint", "diagnostic", "reason"}`` (the reason
+    ``"ValueError: ..."`` on one line; :func:`failure_reason`).
+    """
+    from ..errors import OverfitLabError
+
     out = []
     names = set(DIAGNOSTICS if names is None else names)
     for name, diagnostic in DIAGNOSTICS.items():
         if name not in names or not getattr(ctx.suite.diagnostics, name).enabled:
             continue
-        for row in diagnostic(ctx):
-            value = row["value"]
-            out.append(DiagnosticRow(checkpoint=ctx.checkpoint, **{**row, "value": None if value is None
-                                                                    else float(value)}))
+        examples = len(ctx.examples)
+        try:
+            rows = [DiagnosticRow(checkpoint=ctx.checkpoint, **{**row, "value": None if row["value"] is None
+                                                                 else float(row["value"])})
+                    for row in diagnostic(ctx)]
+        except OverfitLabError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken diagnostic must not lose the cell
+            del ctx.examples[examples:]
+            ctx.failures.append({"checkpoint": ctx.checkpoint, "diagnostic": name,
+                                 "reason": failure_reason(exc)})
+            rows = []
+        out += rows
     return out

@@ -4,6 +4,7 @@ observer that drives it."""
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -83,6 +84,9 @@ class TerminalProgress(RunObserver):
 
     def __init__(self, console: Console) -> None:
         self.console, self.display, self.work = console, None, {}
+
+    def data_warning(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
 
     def run_started(self, *, name, run_dir, total_cells, todo, work) -> None:
         self.console.print(f"[bold]{name}[/]: {total_cells} cells, {len(todo)} to run -> {run_dir}")

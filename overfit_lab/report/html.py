@@ -77,6 +77,8 @@ def render_report(run: RunResult) -> str:
         "membership_source": run.membership_nonmembers,
         "failed": run.cells[run.cells["status"] != "finished"][["cell_id", "reason"]].to_dict("records"),
         "suite_json": run.suite.to_json(),
+        "leakage": run.leakage.lines(),
+        "diagnostic_failures": run.diagnostic_failures.to_dict("records"),
         "environment": _environment(run),
         "plots": {name: _figure_json(fig) for name, fig in plots.items() if fig is not None},
         "plotly_js": get_plotlyjs(),

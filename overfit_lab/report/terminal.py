@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
 
 from ..scores import SCORES
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     from ..analysis import RunResult
 
 __all__ = ["GridProgress", "TerminalProgress", "checks_table", "comparison_table", "diagnostics_table",
-           "failed_cells", "make_console", "print_summary", "run_comparison_table", "summary_table"]
+           "failed_cells", "failed_diagnostics", "make_console", "print_summary", "run_comparison_table",
+           "summary_table"]
 
 VERDICT_STYLE = {"overfit": "red", "under-trained": "yellow", "well fit": "green", "undetermined": "dim"}
 VERDICT_CODE = {"overfit": "O", "under-trained": "U", "well fit": "W", "undetermined": "?"}
@@ -115,7 +117,26 @@ def diagnostics_table(run: RunResult, scores: pd.DataFrame | None = None) -> Tab
         note = _membership_note(run)
         table.caption = f"{table.caption}\n{note}" if table.caption else note
         table.caption_justify = "left"
+    if "bias_amplification" in present and (note := _left_out_note(run)):
+        table.caption = f"{table.caption}\n{note}" if table.caption else note
+        table.caption_justify = "left"
     return table
+
+
+LEFT_OUT_SHOWN = 6
+
+
+def _left_out_note(run: RunResult) -> str:
+    """The subgroups bias amp left out (the first few; the report lists them all)."""
+    from .sections import left_out_notes
+
+    notes = left_out_notes(run)
+    if not notes:
+        return ""
+    more = len(notes) - LEFT_OUT_SHOWN
+    shown = "; ".join(notes[:LEFT_OUT_SHOWN]) + (f"; and {more} more (see the report)" if more > 0 else "")
+    return (f"bias amp: groups with fewer than {run.suite.diagnostics.bias.min_group_size} training or test "
+            f"rows left out: {shown}")
 
 
 def _robustness_note(run: RunResult) -> str:
@@ -227,13 +248,29 @@ def failed_cells(run: RunResult) -> Table | None:
     return table
 
 
+def failed_diagnostics(run: RunResult) -> Table | None:
+    """The diagnostics that raised: cell, checkpoint, diagnostic and reason (the cells finished)."""
+    failures = run.diagnostic_failures
+    if failures.empty:
+        return None
+    table = Table(title="failed diagnostics (the cells finished without them)", title_justify="left",
+                  header_style="bold red")
+    for column in ("cell", "checkpoint", "diagnostic"):
+        table.add_column(column)
+    table.add_column("reason", overflow="fold")
+    for row in failures.itertuples():
+        table.add_row(row.cell_id, row.checkpoint, row.diagnostic, row.reason)
+    return table
+
+
 def print_summary(run: RunResult, console: Console | None = None) -> None:
-    """Print the summary table, the strategy comparison, the diagnostics, failed cells, the
-    suite's checks (if it has any) and where the run is stored."""
+    """Print the summary table, the strategy comparison, the diagnostics, failed cells and failed
+    diagnostics, the suite's checks (if it has any) and where the run is stored."""
     console = console or make_console()
     parts = [summary_table(run)]
     scores = run.scores
-    for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failed_cells(run)):
+    for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failed_cells(run),
+                  failed_diagnostics(run)):
         if extra is not None:
             parts.append(extra)
     if run.check_report is not None:
@@ -243,6 +280,8 @@ def print_summary(run: RunResult, console: Console | None = None) -> None:
     separate = modes[modes["epoch_mode"] == "separate"]
     if not separate.empty and len(run.suite.grid.epochs) > 1:
         console.print(f"[dim]epoch values ran as separate runs: {separate.iloc[0]['epoch_mode_reason']}[/]")
+    for line in run.leakage.lines():
+        console.print(f"[yellow]leakage:[/] {escape(line)}", highlight=False)
     console.print(f"[dim]run stored in {run.run_dir}[/]")
 
 

@@ -8,16 +8,59 @@ field (files exist, strategies resolve, conditions can be evaluated) are in :mod
 from __future__ import annotations
 
 import json
+import types
+import typing
+from numbers import Real
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..rows import Checkpoint
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no nan or inf anywhere (a nan threshold never passes, and suite.json would store it as null)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lax_conversion(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic would read "yes" or 1 as true and "10" as 10; TOML has real booleans and numbers
+        return _unlax(cls.model_fields[info.field_name].annotation, value)
+
+
+class _Verbatim:
+    """A value pydantic would convert (a string for a number, a number for a boolean), wrapped
+    so that it fails its type check, with the usual message and location, and shows as itself."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _unlax(annotation: Any, value: Any) -> Any:
+    """``value`` with every part that only lax conversion would fit ``annotation`` wrapped in
+    :class:`_Verbatim` (the rest, and other types, are left to pydantic)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return value
+        results = [_unlax(a, value) for a in args if a is not type(None)]
+        return value if any(r is value for r in results) else results[0]
+    if origin is list and isinstance(value, list) and args:
+        items = [_unlax(args[0], v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        items = {k: _unlax(args[1], v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if annotation is bool and isinstance(value, str | Real) and not isinstance(value, bool):
+        return _Verbatim(value)
+    if annotation in (int, float) and isinstance(value, str | bool):
+        return _Verbatim(value)
+    return value
 
 
 class ModelSpec(_Strict):
@@ -26,6 +69,8 @@ class ModelSpec(_Strict):
     name: str = "minilm"
     max_length: int = Field(64, ge=8, le=8192)
     trust_remote_code: bool = False
+    # pickle weights (pytorch_model.bin) can run code when loaded: only for files the user trusts
+    allow_pickle: bool = False
 
 
 class BuiltinOptions(_Strict):
@@ -57,6 +102,9 @@ class DataSpec(_Strict):
     text_column: str = "text"
     label_column: str = "label"
     group_columns: list[str] = []
+    # a multi-valued group column ("black;muslim"): each value separated by this is one binary
+    # attribute of the example (None: one group per example); the column is stored as it is
+    group_separator: str | None = Field(None, min_length=1)
     validation_size: float | int = Field(0.1, gt=0)
     test_size: float | int = Field(0.2, gt=0)
     drop_duplicates: bool = False
@@ -89,7 +137,9 @@ class GridSpec(_Strict):
     def _positive_unique(cls, v: list[int]) -> list[int]:
         if any(x < 1 for x in v):
             raise ValueError("values must be >= 1")
-        return sorted(set(v))
+        if len(set(v)) != len(v):  # [100, 100] is more likely a typo of [100, 1000] than meant
+            raise ValueError("values must be unique")
+        return sorted(v)
 
     @field_validator("strategies", "seeds")
     @classmethod
@@ -103,7 +153,9 @@ class GridSpec(_Strict):
     def _fractions(cls, v: list[float]) -> list[float]:
         if any(not 0 <= x < 1 for x in v):
             raise ValueError("label noise fractions must be in [0, 1)")
-        return sorted(set(v))
+        if len(set(v)) != len(v):
+            raise ValueError("values must be unique")
+        return sorted(v)
 
 
 class DropoutSpec(_Strict):
@@ -209,6 +261,9 @@ class BiasSpec(_Strict):
 
     A group's rate needs at least ``min_group_size`` examples in its denominator (examples,
     positives for the TPR, negatives for the FPR); smaller groups are reported as too small.
+    Bias amplification uses the groups with at least ``min_group_size`` examples in the cell's
+    training data and in the test split; the others are left out and reported ("not in
+    training", "too small").
     ``intervals`` adds Newcombe's 95% interval to the parity differences
     (:mod:`overfit_lab.diagnostics.bias`).
     """
@@ -312,6 +367,14 @@ class RegressionSpec(_Strict):
     metrics: list[str] = []  # empty: every baselined metric that has a better direction
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["holm", "bh"] = "holm"
+
+    @field_validator("tolerances")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        negative = {name: x for name, x in v.items() if x < 0}
+        if negative:
+            raise ValueError(f"tolerances must be >= 0; got {negative}")
+        return v
 
 
 class AuditSpec(_Strict):
