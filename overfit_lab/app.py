@@ -17,7 +17,7 @@ __all__ = ["audit", "check", "failed_cells_line", "finish_run", "obtain_run", "r
 
 def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
               resume: str | Path | None = None, console: Console | None = None,
-              quiet: bool = False) -> RunResult:
+              quiet: bool = False, execution: dict | None = None) -> RunResult:
     """Run every cell of a suite and return the stored results.
 
     Parameters
@@ -32,13 +32,17 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
         Where progress and the summary go.
     quiet : bool
         No progress display and no summary.
+    execution : dict, optional
+        Overrides of the suite's ``[execution]`` section (``executor``, ``workers``, ``threads``,
+        ``device``, ``address``, ``retries``), for this invocation only; a run started under one
+        executor can be resumed under another.
     """
     from .report.terminal import TerminalProgress, make_console
 
     console = console or make_console()
-    store = open_store(suite, output=output, resume=resume)
+    store = open_store(suite, output=output, resume=resume, execution=execution)
     try:
-        run_grid(store, None if quiet else TerminalProgress(console))
+        run_grid(store, None if quiet else TerminalProgress(console), execution=execution)
     finally:
         store.close()
     return finish_run(store.run_dir, console, quiet=quiet)
@@ -107,9 +111,10 @@ _audit = audit  # obtain_run's argument of that name hides it
 
 def obtain_run(*, suite: Suite | str | Path | None = None, run: str | Path | None = None,
                audit: dict | None = None, output: str | Path | None = None, console: Console | None = None,
-               quiet: bool = False) -> RunResult:
-    """The run to look at, from exactly one of: a ``suite`` to run, a finished ``run`` directory
-    to read, or an ``audit`` (a mapping of :func:`overfit_lab.audit` arguments)."""
+               quiet: bool = False, execution: dict | None = None) -> RunResult:
+    """The run to look at, from exactly one of: a ``suite`` to run (``execution``: as in
+    :func:`run_suite`), a finished ``run`` directory to read, or an ``audit`` (a mapping of
+    :func:`overfit_lab.audit` arguments)."""
     if sum(x is not None for x in (suite, run, audit)) != 1:
         raise ValueError("give exactly one of suite, run= or audit=")
     if run is not None:
@@ -120,7 +125,7 @@ def obtain_run(*, suite: Suite | str | Path | None = None, run: str | Path | Non
         from .suite import load_suite
 
         suite = load_suite(suite)
-    return run_suite(suite, output=output, console=console, quiet=quiet)
+    return run_suite(suite, output=output, console=console, quiet=quiet, execution=execution)
 
 
 def check(run: RunResult, *, checks: str | Path | None = None, baseline: str | Path | None = None,

@@ -48,6 +48,19 @@ def _suite_path(name: str | None) -> Path:
     return path
 
 
+# how cells run, shared by `run` and `check` (they win over the suite's [execution] section)
+WORKERS = typer.Option(None, "--workers", min=1, help="Cells at a time (default: the machine's, see README).")
+THREADS = typer.Option(None, "--threads", min=1, help="Torch threads per cell.")
+EXECUTOR = typer.Option(None, "--executor", help="local (default) or ray.")
+ADDRESS = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT.")
+DEVICE = typer.Option(None, "--device", help="auto (default), cpu or cuda.")
+
+
+def _execution(workers, threads, executor, address, device) -> dict:
+    return {"workers": workers, "threads": threads, "executor": executor, "address": address,
+            "device": device}
+
+
 @app.command()
 def run(
     suite: str = typer.Argument(None, help="Suite file or packaged suite name (default: quickstart)."),
@@ -56,8 +69,13 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary."),
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="Exit 0 even when some cells failed."),
+    workers: int = WORKERS, threads: int = THREADS, executor: str = EXECUTOR, address: str = ADDRESS,
+    device: str = DEVICE,
 ) -> None:
     """Fine-tune every cell of a suite's grid and store the results.
+
+    --workers, --threads, --executor, --address and --device win over the suite's [execution]
+    section, for this invocation (a run can be resumed under another executor).
 
     Exit status: 0 every cell finished, 1 a cell failed (unless --allow-failures), 2 bad input.
     """
@@ -68,7 +86,8 @@ def run(
             raise OverfitLabError("--resume continues a run with its own suite and directory.",
                                   key="--resume", fix="give --resume RUN_DIR alone.")
         run = run_suite(None if resume else _suite_path(suite), output=output, resume=resume,
-                        console=console, quiet=quiet)
+                        console=console, quiet=quiet,
+                        execution=_execution(workers, threads, executor, address, device))
     _exit_on_failed_cells(run, allow_failures)
 
 
@@ -159,6 +178,8 @@ def check(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or run summary."),
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="Do not fail the check because some cells failed."),
+    workers: int = WORKERS, threads: int = THREADS, executor: str = EXECUTOR, address: str = ADDRESS,
+    device: str = DEVICE,
 ) -> None:
     """Run a suite (or take a finished run) and evaluate its checks and a baseline.
 
@@ -184,7 +205,8 @@ def check(
             run = obtain_run(run=run_dir)
             checks = None if suite is None else _suite_path(suite)
         else:
-            run = obtain_run(suite=_suite_path(suite), output=output, console=console, quiet=quiet)
+            run = obtain_run(suite=_suite_path(suite), output=output, console=console, quiet=quiet,
+                             execution=_execution(workers, threads, executor, address, device))
             checks = None
         report = check_run_against(run, checks=checks, baseline=baseline, allow_failures=allow_failures)
     # a run's summary already lists its suite's conditions

@@ -22,6 +22,9 @@ class RunObserver:
     def run_started(self, *, name: str, run_dir: Path, total_cells: int, todo: list, work: dict) -> None:
         """``todo``: the cells about to run; ``work``: cell_id -> relative cost of one epoch."""
 
+    def executing(self, description: str) -> None:
+        """How the cells run (``local, 2 cells at a time x 1 threads, cpu``)."""
+
     def cell_started(self, cell) -> None:
         """A cell starts training."""
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from .data import load_task_data
 from .environment import environment_facts
 from .errors import OverfitLabError
+from .execution import CellEvents, Execution, effective_suite, make_executor, resolve_execution
 from .grid import build_grid
 from .model_checks import check_suite_model
 from .progress import RunObserver, epoch_work
 from .store import RunStore
-from .suite import Suite, load_suite
-from .training import run_cell
+from .suite import ExecutionSpec, Suite, load_suite
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -31,13 +31,29 @@ def default_run_dir(suite: Suite, root: Path = DEFAULT_REPORTS) -> Path:
     return root / f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def execution_of(suite: Suite, overrides: dict | None = None, *, source: str | Path = "<suite>") -> Execution:
+    """How ``suite``'s cells run: its ``[execution]`` section, ``overrides`` (the command line's
+    ``--workers``, ``--threads``, ``--executor``, ``--address``, ``--device``) winning."""
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        spec = ExecutionSpec.model_validate({**suite.execution.model_dump(), **given})
+    except ValueError as exc:
+        error = exc.errors()[0] if hasattr(exc, "errors") else {"loc": (), "msg": str(exc)}
+        key = ".".join(str(part) for part in error["loc"])
+        raise OverfitLabError(f"{error['msg']}.", key=f"--{key}" if key in given else f"execution.{key}",
+                              fix="see overfit-lab run --help.") from None
+    return resolve_execution(spec, source=str(source))
+
+
 def open_store(suite: Suite | str | Path | None, *, output: str | Path | None = None,
-               resume: str | Path | None = None) -> RunStore:
+               resume: str | Path | None = None, execution: dict | None = None) -> RunStore:
     """The run directory to fill, locked for this process: a new one for ``suite`` (checked
-    before anything is created), or ``resume``'s, whose data must not have changed."""
+    before anything is created), or ``resume``'s, whose data must not have changed.
+    ``execution``: overrides of the suite's ``[execution]``, checked here too."""
     if resume is not None:
         store = RunStore.open(resume).lock()
         try:
+            execution_of(store.suite(), execution, source=store.run_dir / "suite.json")
             check_suite_model(store.suite(), source=store.run_dir / "suite.json")
             _check_data_unchanged(store, store.suite())
         except BaseException:
@@ -50,7 +66,8 @@ def open_store(suite: Suite | str | Path | None, *, output: str | Path | None = 
     if not isinstance(suite, Suite):
         source, suite = str(suite), load_suite(suite)
     run_dir = Path(output) if output is not None else default_run_dir(suite)
-    check_suite_model(suite, source=source)  # fail before creating anything
+    execution_of(suite, execution, source=source)  # fail before creating anything
+    check_suite_model(suite, source=source)
     data = load_task_data(suite, source=source)
     environment = {**environment_facts(), "seeds": suite.grid.seeds, "data_seed": suite.data.seed}
     return RunStore.create(run_dir, suite, environment,
@@ -58,12 +75,15 @@ def open_store(suite: Suite | str | Path | None, *, output: str | Path | None = 
                                  "leakage": data.leakage.to_dict()})
 
 
-def run_grid(store: RunStore, observer: RunObserver | None = None) -> Path:
-    """Run every cell of the store's suite that has not finished, committing each one; returns
-    the run directory. On Ctrl-C the observer hears how many cells are saved, then it re-raises."""
+def run_grid(store: RunStore, observer: RunObserver | None = None, *, execution: dict | None = None) -> Path:
+    """Run every cell of the store's suite that has not finished, committing each one as it
+    comes (this process is the only writer); returns the run directory. ``execution``: overrides
+    of the suite's ``[execution]`` (any executor can continue any run). On Ctrl-C the workers
+    stop, the observer hears how many cells are saved, then it re-raises."""
     observer = observer or RunObserver()
     suite = store.suite()
-    cells = build_grid(suite)
+    chosen = execution_of(suite, execution, source=store.run_dir / "suite.json")
+    cells = build_grid(effective_suite(suite, chosen))
     finished = store.finished_ids()
     todo = [c for c in cells if c.cell_id not in finished]
     data = load_task_data(suite)
@@ -72,16 +92,21 @@ def run_grid(store: RunStore, observer: RunObserver | None = None) -> Path:
         observer.data_warning(line)
     observer.run_started(name=suite.name, run_dir=store.run_dir, total_cells=len(cells), todo=todo,
                          work={c.cell_id: epoch_work(c.train_size, n_validation) for c in todo})
+    observer.executing(chosen.describe())
+
+    by_id = {cell.cell_id: cell for cell in todo}
+
+    def result(cell_result) -> None:
+        cell_result.info.setdefault("execution", chosen.describe())
+        commit_cell(store, cell_result)
+        observer.cell_finished(by_id[cell_result.cell.cell_id], cell_result)
+
     try:
-        for cell in todo:
-            observer.cell_started(cell)
-            try:
-                result = run_cell(cell, on_epoch=observer.epoch_done)
-            except KeyboardInterrupt:
-                observer.interrupted(store.run_dir, len(store.finished_ids()))
-                raise
-            commit_cell(store, result)
-            observer.cell_finished(cell, result)
+        make_executor(chosen).run(todo, CellEvents(started=observer.cell_started, epoch=observer.epoch_done,
+                                                   result=result))
+    except KeyboardInterrupt:
+        observer.interrupted(store.run_dir, len(store.finished_ids()))
+        raise
     finally:
         observer.run_ended()
     return store.run_dir

@@ -220,7 +220,9 @@ def training_arguments(suite: Suite, spec: StrategySpec, *, seed: int, epochs: i
     if spec.early_stopping is not None:
         kwargs["metric_for_best_model"] = f"validation_{spec.early_stopping.metric}"
         kwargs["greater_is_better"] = spec.early_stopping.metric != "loss"
-    kwargs.setdefault("dataloader_pin_memory", torch.cuda.is_available())
+    # "auto" is resolved by the executor (overfit_lab.execution) before cells are built
+    kwargs.setdefault("use_cpu", suite.execution.device == "cpu")
+    kwargs.setdefault("dataloader_pin_memory", not kwargs["use_cpu"] and torch.cuda.is_available())
     kwargs.update(
         output_dir=output_dir,
         num_train_epochs=epochs,

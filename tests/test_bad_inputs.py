@@ -2,7 +2,7 @@
 
 Every case of the corpus is a command line on bad input that must end with exit status 2, exactly
 one line on stderr (``error: FILE: KEY: what. Fix: ...``) and nothing else, no traceback, and no
-run directory or other file left behind. Nothing here trains a model: the runner's ``run_cell`` is
+run directory or other file left behind. Nothing here trains a model: ``training.run_cell`` is
 replaced by one that fails the test, so a bad input found only once training started shows as a
 failure rather than a slow pass.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import overfit_lab.runner as runner_module
+import overfit_lab.training as runner_module  # where executors find run_cell
 from overfit_lab.cli import app
 from overfit_lab.errors import OverfitLabError
 from overfit_lab.suite import Suite, load_suite

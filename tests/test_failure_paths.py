@@ -18,7 +18,7 @@ from conftest import tiny_suite_toml
 from typer.testing import CliRunner
 
 from overfit_lab import load_run, run_suite
-from overfit_lab import runner as runner_module
+from overfit_lab import training as runner_module  # where executors find run_cell
 from overfit_lab.cli import app
 from overfit_lab.errors import OverfitLabError
 from overfit_lab.store import RunStore

@@ -1,9 +1,11 @@
 """Kill-and-resume torture test (issue 13): a tiny grid is killed with SIGKILL at random moments
 ten times, started or resumed after each kill, and must end as an uninterrupted run does: every
-cell once, the database intact, the metrics and diagnostics bit-identical."""
+cell once, the database intact, the metrics and diagnostics bit-identical. Run in this process
+and with a pool of two workers, whose processes must die with the driver."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import tiny_suite_toml
 
 from overfit_lab import load_run
@@ -30,8 +33,8 @@ def _suite(tmp_path: Path, model: Path, data: Path) -> Path:
     return path
 
 
-def _command(suite: Path, run_dir: Path) -> list[str]:
-    base = [sys.executable, "-m", "overfit_lab", "run", "--quiet"]
+def _command(suite: Path, run_dir: Path, flags: list[str]) -> list[str]:
+    base = [sys.executable, "-m", "overfit_lab", "run", "--quiet", *flags]
     if (run_dir / "run.sqlite").exists():
         return [*base, "--resume", str(run_dir)]
     # a start cut short leaves no run directory (at most a hidden staging one beside it)
@@ -55,12 +58,31 @@ def _stored(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return metrics, diagnostics
 
 
-def test_sigkill_ten_times_then_resume_matches_an_uninterrupted_run(tiny_model, tiny_csv, tmp_path):
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started (Linux ``/proc``)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _gone(pids: set[int], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("flags", [[], ["--workers", "2", "--threads", "1"]], ids=["in-process", "pool"])
+def test_sigkill_ten_times_then_resume_matches_an_uninterrupted_run(tiny_model, tiny_csv, tmp_path, flags):
     suite = _suite(tmp_path, tiny_model, tiny_csv)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     reference = tmp_path / "reference"
     started = time.perf_counter()
-    subprocess.run(_command(suite, reference), env=env, check=True, timeout=600)
+    subprocess.run(_command(suite, reference, flags), env=env, check=True, timeout=600)
     # kill from late in the start-up to two cells into the grid: start, training and commits
     cell_s = float(load_run(reference).cells["wall_s"].mean())
     startup_s = time.perf_counter() - started - float(load_run(reference).cells["wall_s"].sum())
@@ -71,20 +93,22 @@ def test_sigkill_ten_times_then_resume_matches_an_uninterrupted_run(tiny_model, 
     (tmp_path / "reports").mkdir()
     run_dir = tmp_path / "reports" / "tortured-0"
     while kills < KILLS:
-        child = subprocess.Popen(_command(suite, run_dir), env=env, stdout=subprocess.DEVNULL,
+        child = subprocess.Popen(_command(suite, run_dir, flags), env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         try:
             child.wait(timeout=rng.uniform(0.5 * startup_s, startup_s + 2 * cell_s))
         except subprocess.TimeoutExpired:
+            workers = _children(child.pid)
             child.send_signal(signal.SIGKILL)
             child.wait(timeout=60)
+            assert _gone(workers), "a worker outlived its killed driver"
             kills += 1
             stored_after_kill.append(_finished(run_dir))
             continue
         assert child.returncode == 0
         runs.append(run_dir)
         run_dir = tmp_path / "reports" / f"tortured-{len(runs)}"
-    subprocess.run(_command(suite, run_dir), env=env, check=True, timeout=600)
+    subprocess.run(_command(suite, run_dir, flags), env=env, check=True, timeout=600)
     runs.append(run_dir)
 
     expected = load_run(reference).cells

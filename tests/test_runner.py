@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import tiny_suite_dict
 
-import overfit_lab.runner as runner
+import overfit_lab.training as training_module
 from overfit_lab import OverfitLabError, load_run, run_suite
 from overfit_lab.suite import validate_suite
 
@@ -87,7 +87,7 @@ def test_nested_subsets_are_shared_by_strategies_and_seeds(tiny_model, tiny_csv,
 def test_resume_runs_only_the_missing_cells(tiny_model, tiny_csv, tmp_path, monkeypatch):
     suite = validate_suite(tiny_suite_dict(tiny_model, tiny_csv, train_sizes=[40], epochs=[1]))
     calls = []
-    real = runner.run_cell
+    real = training_module.run_cell
 
     def crash_after_two(cell, **kwargs):
         if len(calls) == 2:
@@ -95,7 +95,7 @@ def test_resume_runs_only_the_missing_cells(tiny_model, tiny_csv, tmp_path, monk
         calls.append(cell.cell_id)
         return real(cell, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cell", crash_after_two)
+    monkeypatch.setattr(training_module, "run_cell", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
         run_suite(suite, output=tmp_path / "run", quiet=True)
     assert len(load_run(tmp_path / "run").cells) == 2  # both finished cells were committed
@@ -104,7 +104,7 @@ def test_resume_runs_only_the_missing_cells(tiny_model, tiny_csv, tmp_path, monk
         calls.append(cell.cell_id)
         return real(cell, **kwargs)
 
-    monkeypatch.setattr(runner, "run_cell", count)
+    monkeypatch.setattr(training_module, "run_cell", count)
     run = run_suite(resume=tmp_path / "run", quiet=True)
     assert len(calls) == 4 and len(set(calls)) == 4  # nothing redone
     assert len(run.cells) == 4 and (run.cells["status"] == "finished").all()

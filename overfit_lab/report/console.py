@@ -3,12 +3,15 @@ observer that drives it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -28,7 +31,8 @@ def make_console(**kwargs) -> Console:
 
 
 class GridProgress:
-    """Progress of a grid: cells done/total, the current cell and its epoch, and an ETA.
+    """Progress of a grid: cells done/total and an ETA, and a row per running cell with its epoch
+    (several at once under a parallel executor).
 
     The ETA weighs each epoch by its work (see :func:`overfit_lab.progress.epoch_work`), so it
     stays sensible when later cells train on more examples than earlier ones.
@@ -42,10 +46,7 @@ class GridProgress:
         )
         self.total_cells, self.done_cells = total_cells, done_cells
         self.grid = self.progress.add_task(self._grid_text(), total=max(total_work, 1e-9), detail="")
-        self.cell = self.progress.add_task("", total=1, visible=False, detail="")
-        self._epochs = 0
-        self._work_per_epoch = 0.0
-        self._work_left = 0.0
+        self.running: dict[str, _RunningCell] = {}
 
     def _grid_text(self) -> str:
         return f"cells {self.done_cells}/{self.total_cells}"
@@ -58,24 +59,34 @@ class GridProgress:
         self.progress.stop()
 
     def start_cell(self, cell_id: str, epochs: int, work_per_epoch: float) -> None:
-        self._epochs, self._work_per_epoch = epochs, work_per_epoch
-        self._work_left = epochs * work_per_epoch
-        self.progress.reset(self.cell, total=epochs, description=f"[bold]{cell_id}[/]", visible=True,
-                            detail=f"epoch 0/{epochs}")
+        task = self.progress.add_task(f"[bold]{cell_id}[/]", total=epochs, detail=f"epoch 0/{epochs}")
+        self.running[cell_id] = _RunningCell(task, epochs, work_per_epoch, epochs * work_per_epoch)
 
-    def epoch_done(self, epoch: int) -> None:
-        self._work_left -= self._work_per_epoch
-        self.progress.update(self.cell, completed=epoch, detail=f"epoch {epoch}/{self._epochs}")
-        self.progress.advance(self.grid, self._work_per_epoch)
+    def epoch_done(self, cell_id: str, epoch: int) -> None:
+        cell = self.running[cell_id]
+        cell.work_left -= cell.work_per_epoch
+        self.progress.update(cell.task, completed=epoch, detail=f"epoch {epoch}/{cell.epochs}")
+        self.progress.advance(self.grid, cell.work_per_epoch)
 
     def finish_cell(self, cell_id: str, status: str, seconds: float, reason: str = "") -> None:
         """Advance past the cell and log one line (the only output when not on a terminal)."""
-        self.progress.advance(self.grid, max(self._work_left, 0.0))  # early stop or failure
+        cell = self.running.pop(cell_id, None)
+        if cell is not None:
+            self.progress.advance(self.grid, max(cell.work_left, 0.0))  # early stop or failure
+            self.progress.remove_task(cell.task)
         self.done_cells += 1
         self.progress.update(self.grid, description=self._grid_text())
-        mark = "[green]done[/]" if status == "finished" else f"[red]failed[/] ({reason})"
+        mark = "[green]done[/]" if status == "finished" else f"[red]failed[/] ({escape(reason)})"
         self.progress.console.print(f"[{self.done_cells}/{self.total_cells}] {cell_id} {mark} "
                                     f"in {seconds:.1f} s", highlight=False)
+
+
+@dataclass
+class _RunningCell:
+    task: TaskID
+    epochs: int
+    work_per_epoch: float
+    work_left: float
 
 
 class TerminalProgress(RunObserver):
@@ -95,11 +106,14 @@ class TerminalProgress(RunObserver):
                                     total_work=sum(c.epochs * work[c.cell_id] for c in todo))
         self.display.__enter__()
 
+    def executing(self, description: str) -> None:
+        self.display.progress.console.print(f"cells run: {escape(description)}", highlight=False)
+
     def cell_started(self, cell) -> None:
         self.display.start_cell(cell.cell_id, cell.epochs, self.work[cell.cell_id])
 
     def epoch_done(self, cell, epoch: int) -> None:
-        self.display.epoch_done(epoch)
+        self.display.epoch_done(cell.cell_id, epoch)
 
     def cell_finished(self, cell, result) -> None:
         self.display.finish_cell(cell.cell_id, result.status, result.info["wall_s"], result.reason)

@@ -37,6 +37,7 @@ from .schema import (
     DropoutSpec,
     EarlyStoppingSpec,
     EvaluationSpec,
+    ExecutionSpec,
     FreezeSpec,
     GridSpec,
     MemorizationSpec,
@@ -58,6 +59,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LOADING)
 __all__ = ["BOUNDS", "DATA_FILES", "AuditSpec", "AugmentSpec", "BiasSpec", "BuiltinOptions",
            "CalibrationSpec", "CheckSpec",
            "DataSpec", "DiagnosticsSpec", "DriftSpec", "DropoutSpec", "EarlyStoppingSpec", "EvaluationSpec",
+           "ExecutionSpec",
            "FreezeSpec", "GridSpec", "MemorizationSpec", "ModelSpec", "RegressionSpec", "RobustnessSpec",
            "SpectralSpec", "StatisticsSpec", "StrategySpec", "Suite", "VerdictSpec", "check_conditions",
            "load_suite", "read_toml", "validate_suite"]

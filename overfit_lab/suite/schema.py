@@ -175,10 +175,17 @@ class EarlyStoppingSpec(_Strict):
 
 
 class FreezeSpec(_Strict):
-    """Freeze the embeddings and the bottom ``layers`` encoder layers."""
+    """Freeze the embeddings and the bottom ``layers`` encoder layers.
+
+    Frozen layers run without dropout (in eval mode), so their outputs are fixed and, without text
+    augmentation, computed once per split and reused (see :mod:`overfit_lab.frozen`);
+    ``dropout = true`` keeps dropout acting inside them (no cache), as a bare
+    ``requires_grad=False`` under ``Trainer`` does.
+    """
 
     embeddings: bool = True
     layers: int = Field(0, ge=0)
+    dropout: bool = False
 
 
 class AugmentSpec(_Strict):
@@ -202,6 +209,18 @@ class StrategySpec(_Strict):
     freeze: FreezeSpec | None = None
     augment: AugmentSpec | None = None
     recipe: dict[str, Any] = {}
+
+
+class ExecutionSpec(_Strict):
+    """Where and how the cells run; it does not change what a cell computes on one device, so a
+    run may be resumed under another executor (the command line's flags win over this section)."""
+
+    executor: Literal["local", "ray"] = "local"
+    workers: int | None = Field(None, ge=1)  # None: the machine's default (see README)
+    threads: int | None = Field(None, ge=1)  # torch threads per cell; None: the machine's default
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    address: str | None = None  # ray: "auto", "HOST:PORT"; None starts a local Ray
+    retries: int = Field(1, ge=0, le=5)  # a cell whose worker died runs again this many times
 
 
 class EvaluationSpec(_Strict):
@@ -397,6 +416,7 @@ class Suite(_Strict):
     recipe: dict[str, Any] = {}
     strategies: dict[str, StrategySpec] = {}
     evaluation: EvaluationSpec = EvaluationSpec()
+    execution: ExecutionSpec = ExecutionSpec()
     verdict: VerdictSpec = VerdictSpec()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
     statistics: StatisticsSpec = StatisticsSpec()
