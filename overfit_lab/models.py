@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,23 +156,53 @@ def embeddings_module(model: nn.Module) -> nn.Module:
     return table
 
 
-def freeze(model: nn.Module, *, embeddings: bool, layers: int) -> int:
-    """Freeze the embeddings and the bottom ``layers`` encoder layers; return frozen parameters.
-
-    Frozen modules keep their train/eval mode (dropout inside them still acts in training), as a
-    plain ``requires_grad=False`` with transformers ``Trainer`` does.
-    """
+def frozen_modules(model: nn.Module, *, embeddings: bool, layers: int) -> list[nn.Module]:
+    """The embeddings module (if ``embeddings``) and the bottom ``layers`` encoder layers, bottom up."""
     stack = encoder_layers(model)
     if layers > len(stack):
         raise OverfitLabError(f"cannot freeze {layers} layers: the model has {len(stack)}.",
                               key="strategies.freeze.layers", fix=f"use at most {len(stack)}.")
-    modules = ([embeddings_module(model)] if embeddings else []) + list(stack[:layers])
+    return ([embeddings_module(model)] if embeddings else []) + list(stack[:layers])
+
+
+def _stay_in_eval(module: nn.Module, mode: bool = True) -> nn.Module:
+    """``train`` of a frozen module: eval mode whatever ``mode`` is asked for."""
+    return nn.Module.train(module, False)
+
+
+def freeze(model: nn.Module, *, embeddings: bool, layers: int, dropout: bool = False) -> int:
+    """Freeze the embeddings and the bottom ``layers`` encoder layers; return frozen parameters.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A BERT-like model (see the module docstring for how its parts are found).
+    embeddings : bool
+        Whether the embeddings are frozen too.
+    layers : int
+        How many encoder layers, from the bottom, are frozen (at most the model's).
+    dropout : bool, default False
+        ``False``: the frozen modules also stay in eval mode (no dropout inside them) whatever
+        ``model.train()`` asks, so their outputs are a fixed function of the input, which
+        :mod:`overfit_lab.frozen` may compute once. ``True``: they only stop receiving gradients
+        and follow the model's mode, as a bare ``requires_grad=False`` under ``Trainer`` does.
+
+    Returns
+    -------
+    int
+        The number of parameters frozen here.
+    """
+    modules = frozen_modules(model, embeddings=embeddings, layers=layers)
     count = 0
     for module in modules:
         for param in module.parameters():
             if param.requires_grad:
                 param.requires_grad_(False)
                 count += param.numel()
+        if not dropout:
+            # nn.Module.train recurses by calling each child's train, so an instance override holds
+            module.train = types.MethodType(_stay_in_eval, module)
+            module.eval()
     return count
 
 

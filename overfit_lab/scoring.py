@@ -11,7 +11,7 @@ takes the model at one checkpoint and returns a :class:`CheckpointScores`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +64,9 @@ class CheckpointScorer:
     (``None``, as for an audit without a reference, only with drift switched off).
     ``forward`` counts the inputs the diagnostics ran through the model, over every checkpoint.
     ``task`` predicts, scores splits and names the diagnostics that apply (the suite's task).
+    ``predict``, when set, gives the clean logits of a split in place of ``task.predict`` (the
+    trainer's frozen-layer cache, :mod:`overfit_lab.frozen`); the diagnostics' own inputs still go
+    through the model.
     """
 
     tokenizer: object
@@ -74,6 +77,7 @@ class CheckpointScorer:
     pretrained_path: str | None
     forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
     task: TaskType | None = None  # None: the suite's (tasks.task_of)
+    predict: Callable[[nn.Module, str], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if self.task is None:
@@ -81,6 +85,8 @@ class CheckpointScorer:
 
     def logits(self, model: nn.Module, split: str) -> np.ndarray:
         """Clean logits of ``split`` through ``model``."""
+        if self.predict is not None:
+            return self.predict(model, split)
         return self.task.predict(model, self.encoded[split], batch_size=self.suite.evaluation.batch_size)
 
     def score(self, model: nn.Module, *, epoch: int | None = None, splits: Iterable[Split] = (),

@@ -11,6 +11,11 @@ best checkpoints. The global RNG states are saved before and restored after each
 a run that records epochs 1, 3 and 5 is bit-identical to separate runs of 1, 3 and 5 epochs when
 the learning-rate schedule does not depend on the total number of steps. Early stopping is the
 library's ``EarlyStoppingCallback``, fed by these evaluations.
+
+A strategy that freezes the embeddings and the bottom layers (without dropout in them or text
+augmentation) trains only the model's top on cached outputs of the frozen prefix, and is scored
+on them after each epoch (:mod:`overfit_lab.frozen`); the cell's info says whether
+(``frozen_cache``, ``frozen_cache_reason``, ``frozen_cache_s``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from transformers import (
     set_seed,
 )
 
+from . import frozen
 from .data import TaskData, load_task_data
 from .data.augment import augment_text, training_vocabulary
 from .errors import CellFailure, OverfitLabError
@@ -214,15 +220,16 @@ class _Recorder(TrainerCallback):
 class _EpochEvalTrainer(Trainer):
     """``Trainer`` whose per-epoch evaluation is the recorder's fast, RNG-neutral one."""
 
-    def __init__(self, *args, recorder: _Recorder, **kwargs):
+    def __init__(self, *args, recorder: _Recorder, scored: torch.nn.Module, **kwargs):
         super().__init__(*args, **kwargs)
         self.recorder = recorder
+        self.scored = scored  # the full model, also when the trainer trains its frozen.FrozenSuffix
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         epoch = int(round(self.state.epoch or 0))
         cell = self.recorder.cell
         splits = ("train", "validation") + (("test",) if epoch in cell.record_epochs else ())
-        metrics = self.recorder.evaluate(self.model, epoch, splits=splits)
+        metrics = self.recorder.evaluate(self.scored, epoch, splits=splits)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         if self.recorder.on_epoch is not None:
             self.recorder.on_epoch(cell, epoch)
@@ -252,7 +259,8 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     if spec.dropout is not None:
         set_dropout(model, **spec.dropout.model_dump())
     if spec.freeze is not None:
-        freeze(model, embeddings=spec.freeze.embeddings, layers=spec.freeze.layers)
+        freeze(model, embeddings=spec.freeze.embeddings, layers=spec.freeze.layers,
+               dropout=spec.freeze.dropout)
     recorder.info["trainable_parameters"] = count_parameters(model, trainable_only=True)
     recorder.info["parameters"] = count_parameters(model)
 
@@ -271,11 +279,16 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="overfit-lab-") as scratch:
             args = training_arguments(suite, spec, seed=cell.seed, epochs=cell.epochs, output_dir=scratch)
+            trained = model
+            cached = _frozen_cache(cell, recorder, model, args, data=data, model_path=model_path,
+                                   encoded=encoded, train_encoded=train_encoded)
+            if cached is not None:
+                trained, train_dataset, collator = cached
             trainer = _EpochEvalTrainer(
-                model=model, args=args, train_dataset=train_dataset, data_collator=collator,
+                model=trained, args=args, train_dataset=train_dataset, data_collator=collator,
                 eval_dataset=_TokenDataset(encoded["validation"]),  # scored by the recorder
                 processing_class=tokenizer, callbacks=[recorder, *strategy_callbacks(spec)],
-                recorder=recorder,
+                recorder=recorder, scored=model,
             )
             trainer.remove_callback(PrinterCallback)  # progress is the harness's job
             trainer.train()
@@ -291,6 +304,31 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                 recorder.info["diagnostics_s"] = time.perf_counter() - started
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def _frozen_cache(cell: Cell, recorder: _Recorder, model, args, *, data: TaskData, model_path: str,
+                  encoded: dict[str, Encoded], train_encoded: Encoded) -> tuple | None:
+    """``(suffix, dataset, collator)`` to train on the frozen prefix's cached outputs, or ``None``
+    to train the whole model; records the choice in the cell's info, points the scorer at the cache."""
+    spec, suite = cell.strategy_spec, cell.suite
+    reason = frozen.refusal(model, spec, args)
+    recorder.info["frozen_cache"] = reason is None
+    if reason is not None:
+        if spec.freeze is not None:
+            recorder.info["frozen_cache_reason"] = reason
+        return None
+    model.to(args.device)  # where Trainer would put it: the prefix pass runs there
+    sizes = suite.grid.train_sizes
+    cache, seconds = frozen.cell_features(
+        model, model_path=model_path, layers=spec.freeze.layers, pool=encoded["train"],
+        positions=recorder.scorer.train_rows["position"].to_numpy(),
+        used=data.subsets(sizes, seed=suite.data.seed)[max(sizes)],
+        held_out={"validation": encoded["validation"], "test": encoded["test"]},
+        batch_size=suite.evaluation.batch_size)
+    recorder.info["frozen_cache_s"] = seconds
+    recorder.scorer.predict = cache.logits
+    return (frozen.FrozenSuffix(model, spec.freeze.layers), frozen.FeatureDataset(cache.features["train"],
+            train_encoded), frozen.collate)
 
 
 def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, last: int) -> None:

@@ -138,7 +138,8 @@ class ProcessPoolExecutor:
             return
         context = multiprocessing.get_context("spawn")
         suite_json = cells[0].suite.to_json()
-        queue = deque(cells)
+        # longest first, so that the last cells to finish are short ones and no worker idles long
+        queue = deque(sorted(cells, key=lambda cell: cell.train_size * cell.epochs, reverse=True))
         self.attempts: Counter[str] = Counter()
         workers: list[_Worker] = []
         try:
