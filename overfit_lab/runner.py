@@ -15,7 +15,14 @@ from pathlib import Path
 from .data import load_task_data
 from .environment import environment_facts
 from .errors import OverfitLabError
-from .execution import CellEvents, Execution, effective_suite, make_executor, resolve_execution
+from .execution import (
+    CellEvents,
+    Execution,
+    check_available,
+    effective_suite,
+    make_executor,
+    resolve_execution,
+)
 from .grid import build_grid
 from .model_checks import check_suite_model
 from .progress import RunObserver, epoch_work
@@ -42,7 +49,9 @@ def execution_of(suite: Suite, overrides: dict | None = None, *, source: str | P
         key = ".".join(str(part) for part in error["loc"])
         raise OverfitLabError(f"{error['msg']}.", key=f"--{key}" if key in given else f"execution.{key}",
                               fix="see overfit-lab run --help.") from None
-    return resolve_execution(spec, source=str(source))
+    chosen = resolve_execution(spec, source=str(source))
+    check_available(chosen)
+    return chosen
 
 
 def open_store(suite: Suite | str | Path | None, *, output: str | Path | None = None,

@@ -190,3 +190,22 @@ def test_the_resolved_device_reaches_the_recipe_and_not_the_cell_ids(tiny_model,
         args = training_arguments(cells[0].suite, cells[0].strategy_spec, seed=0, epochs=1,
                                   output_dir=str(tmp_path))
         assert args.use_cpu is (device == "cpu")
+
+
+def test_the_progress_display_shows_every_running_cell_and_a_restart_once():
+    from rich.console import Console
+
+    from overfit_lab.report.console import GridProgress
+
+    display = GridProgress(Console(file=open(os.devnull, "w")), total_cells=2, done_cells=0,  # noqa: SIM115
+                           total_work=10.0)
+    with display:
+        display.start_cell("a", 2, 2.0)
+        display.start_cell("b", 3, 2.0)
+        rows = lambda: sorted(t.description for t in display.progress.tasks if t.id != display.grid)  # noqa: E731
+        assert rows() == ["[bold]a[/]", "[bold]b[/]"]
+        display.epoch_done("a", 1)
+        display.start_cell("a", 2, 2.0)  # its worker died: one row again, its epoch counted twice
+        assert rows() == ["[bold]a[/]", "[bold]b[/]"] and display.total_work == 12.0
+        display.finish_cell("a", "finished", 1.0)
+        assert rows() == ["[bold]b[/]"]

@@ -22,8 +22,20 @@ from ._base import (
 )
 from .local import InProcessExecutor, ProcessPoolExecutor
 
-__all__ = ["CellEvents", "Execution", "InProcessExecutor", "ProcessPoolExecutor", "default_layout",
+__all__ = ["CellEvents", "Execution", "InProcessExecutor", "ProcessPoolExecutor", "check_available",
+           "default_layout",
            "describe_exit", "effective_suite", "make_executor", "resolve_execution", "worker_died"]
+
+
+def check_available(execution: Execution) -> None:
+    """Fail before a run directory is created when the executor cannot run here: Ray missing,
+    nobody listening at its ``address``."""
+    if execution.executor == "ray":
+        from .ray import check_reachable, import_ray
+
+        import_ray()
+        if execution.address:
+            check_reachable(execution.address)
 
 
 def make_executor(execution: Execution):

@@ -39,9 +39,10 @@ class Execution:
     gpus: int  # CUDA devices visible to the driver
 
     def describe(self) -> str:
-        where = f"ray ({self.address or 'local'})" if self.executor == "ray" else "local"
+        if self.executor == "ray":  # Ray decides how many run at once
+            return f"ray ({self.address or 'local'}), {self.threads} threads per cell, {self.device}"
         unit = "cell" if self.workers == 1 else "cells"
-        return f"{where}, {self.workers} {unit} at a time x {self.threads} threads, {self.device}"
+        return f"local, {self.workers} {unit} at a time x {self.threads} threads, {self.device}"
 
 
 def cpu_count() -> int:
@@ -57,6 +58,7 @@ def resolve_execution(spec: ExecutionSpec, *, source: str = "<suite>") -> Execut
 
     On CPU the default is :func:`default_layout` (measured: README, "Running faster"); given
     one of workers and threads, the other shares the cores out; on CUDA one cell per device.
+    Under Ray a cell takes ``threads`` CPUs (default 1) and Ray decides how many run at once.
     """
     import torch
 

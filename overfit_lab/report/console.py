@@ -45,7 +45,8 @@ class GridProgress:
             TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
         )
         self.total_cells, self.done_cells = total_cells, done_cells
-        self.grid = self.progress.add_task(self._grid_text(), total=max(total_work, 1e-9), detail="")
+        self.total_work = max(total_work, 1e-9)
+        self.grid = self.progress.add_task(self._grid_text(), total=self.total_work, detail="")
         self.running: dict[str, _RunningCell] = {}
 
     def _grid_text(self) -> str:
@@ -59,6 +60,12 @@ class GridProgress:
         self.progress.stop()
 
     def start_cell(self, cell_id: str, epochs: int, work_per_epoch: float) -> None:
+        """A cell starts, or starts again after its worker died (its epochs are counted again)."""
+        if cell_id in self.running:
+            again = self.running.pop(cell_id)
+            self.progress.remove_task(again.task)
+            self.total_work += again.epochs * again.work_per_epoch - again.work_left
+            self.progress.update(self.grid, total=self.total_work)
         task = self.progress.add_task(f"[bold]{cell_id}[/]", total=epochs, detail=f"epoch 0/{epochs}")
         self.running[cell_id] = _RunningCell(task, epochs, work_per_epoch, epochs * work_per_epoch)
 
