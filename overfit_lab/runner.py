@@ -38,7 +38,8 @@ def default_run_dir(suite: Suite, root: Path = DEFAULT_REPORTS) -> Path:
     return root / f"{slug}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def execution_of(suite: Suite, overrides: dict | None = None, *, source: str | Path = "<suite>") -> Execution:
+def execution_of(suite: Suite, overrides: dict | None = None, *, source: str | Path = "<suite>",
+                 cells: int | None = None) -> Execution:
     """How ``suite``'s cells run: its ``[execution]`` section, ``overrides`` (the command line's
     ``--workers``, ``--threads``, ``--executor``, ``--address``, ``--device``) winning."""
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -49,7 +50,7 @@ def execution_of(suite: Suite, overrides: dict | None = None, *, source: str | P
         key = ".".join(str(part) for part in error["loc"])
         raise OverfitLabError(f"{error['msg']}.", key=f"--{key}" if key in given else f"execution.{key}",
                               fix="see overfit-lab run --help.") from None
-    chosen = resolve_execution(spec, source=str(source))
+    chosen = resolve_execution(spec, source=str(source), cells=cells)
     check_available(chosen)
     return chosen
 
@@ -91,9 +92,10 @@ def run_grid(store: RunStore, observer: RunObserver | None = None, *, execution:
     stop, the observer hears how many cells are saved, then it re-raises."""
     observer = observer or RunObserver()
     suite = store.suite()
-    chosen = execution_of(suite, execution, source=store.run_dir / "suite.json")
-    cells = build_grid(effective_suite(suite, chosen))
     finished = store.finished_ids()
+    left = sum(c.cell_id not in finished for c in build_grid(suite))
+    chosen = execution_of(suite, execution, source=store.run_dir / "suite.json", cells=left)
+    cells = build_grid(effective_suite(suite, chosen))
     todo = [c for c in cells if c.cell_id not in finished]
     data = load_task_data(suite)
     n_validation = len(data.validation)

@@ -85,6 +85,9 @@ def tiny_suite_dict(model: Path, data: Path, **grid) -> dict:
         "strategies": {"freeze1": {"freeze": {"embeddings": True, "layers": 1},
                                    "dropout": {"hidden": 0.2}}},
         "evaluation": {"batch_size": 32},
+        # cells run in the test's process (tests replace run_cell; spawning costs seconds a run):
+        # the process pool has its own tests (test_executors.py, test_kill_resume.py)
+        "execution": {"workers": 1},
     }
 
 
@@ -111,6 +114,8 @@ lr_scheduler_type = "constant"
 use_cpu = true
 [evaluation]
 batch_size = 32
+[execution]
+workers = 1
 [diagnostics]
 checkpoints = ["final"]
 robustness = {{ enabled = false }}

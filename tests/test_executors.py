@@ -130,8 +130,13 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_cells(tiny_model, tiny_csv,
 def test_defaults_share_the_cores_out(monkeypatch):
     import overfit_lab.execution._base as base
 
-    assert default_layout(2) == (1, 2) and default_layout(8) == (4, 2)
+    assert default_layout(2, 24.0) == (2, 1) and default_layout(1, 24.0) == (1, 1)
+    assert default_layout(16, 9.0) == (4, 1)  # as many as fit at 2 GiB
     monkeypatch.setattr(base, "cpu_count", lambda: 8)
+    monkeypatch.setattr(base, "physical_memory_gib", lambda: 64.0)
+    assert (resolve_execution(ExecutionSpec()).workers, resolve_execution(ExecutionSpec()).threads) == (8, 1)
+    few = resolve_execution(ExecutionSpec(), cells=3)  # no idle workers: more threads each
+    assert (few.workers, few.threads) == (3, 2)
     assert resolve_execution(ExecutionSpec(workers=4)).threads == 2
     assert resolve_execution(ExecutionSpec(threads=1)).workers == 8
     chosen = resolve_execution(ExecutionSpec(workers=3, threads=3))

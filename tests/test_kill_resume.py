@@ -67,6 +67,20 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _wait_for_stage(child: subprocess.Popen, run_dir: Path, stored: int, *, delay_s: float,
+                    timeout: float = 600.0) -> None:
+    """Return ``delay_s`` after ``run_dir`` holds ``stored`` finished cells (-1: at once); raise
+    ``subprocess.TimeoutExpired`` then, unless ``child`` ended first (then return)."""
+    deadline = time.monotonic() + timeout
+    while _finished(run_dir) < stored:
+        if child.poll() is not None:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{run_dir} never held {stored} finished cells")
+        time.sleep(0.02)
+    child.wait(timeout=delay_s)  # raises TimeoutExpired while it runs
+
+
 def _gone(pids: set[int], timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,20 +97,30 @@ def test_sigkill_ten_times_then_resume_matches_an_uninterrupted_run(tiny_model, 
     reference = tmp_path / "reference"
     started = time.perf_counter()
     subprocess.run(_command(suite, reference, flags), env=env, check=True, timeout=600)
-    # kill from late in the start-up to two cells into the grid: start, training and commits
-    cell_s = float(load_run(reference).cells["wall_s"].mean())
-    startup_s = time.perf_counter() - started - float(load_run(reference).cells["wall_s"].sum())
+    n_cells = len(load_run(reference).cells)
+    gap_s = (time.perf_counter() - started) / (n_cells + 1)  # between two commits, on average
 
-    # kills count over as many tortured runs as it takes: one that finishes between two kills
-    # is checked, and the next kill lands in a fresh run
+    # each kill aims at a stage: the start-up (before run.sqlite exists, or before any cell is
+    # stored) or a random moment after the j-th commit, up to the report after the last one.
+    # Aiming by the store, not by the clock, keeps the stages apart on a fast or a slow machine,
+    # and with a pool, whose cells overlap.
+    # Kills count over as many tortured runs as it takes: one that finishes between two kills
+    # is checked, and the next kill lands in a fresh run.
     rng, kills, stored_after_kill, runs = random.Random(13), 0, [], []
     (tmp_path / "reports").mkdir()
     run_dir = tmp_path / "reports" / "tortured-0"
     while kills < KILLS:
         child = subprocess.Popen(_command(suite, run_dir, flags), env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
+        # a fresh run anywhere; a resumed one once it stored one more cell at least (killing every
+        # resume in its start-up would never advance the grid), one with every cell stored not
+        # at all; n_cells: after the last commit, in the report
+        stored = _finished(run_dir)
         try:
-            child.wait(timeout=rng.uniform(0.5 * startup_s, startup_s + 2 * cell_s))
+            if stored < n_cells:
+                target = rng.randint(-1, n_cells) if stored < 0 else rng.randint(stored + 1, n_cells)
+                _wait_for_stage(child, run_dir, target, delay_s=rng.uniform(0.0, gap_s))
+            child.wait(timeout=600)
         except subprocess.TimeoutExpired:
             workers = _children(child.pid)
             child.send_signal(signal.SIGKILL)
