@@ -76,6 +76,7 @@ class CheckpointScorer:
     train_rows: pd.DataFrame
     pretrained_path: str | None
     forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+    seconds: dict[str, float] = field(default_factory=dict)  # per diagnostic, over every checkpoint
     task: TaskType | None = None  # None: the suite's (tasks.task_of)
     predict: Callable[[nn.Module, str], np.ndarray] | None = None
 
@@ -118,7 +119,7 @@ class CheckpointScorer:
         context = CheckpointContext(checkpoint=checkpoint, model=model, tokenizer=self.tokenizer,
                                     suite=self.suite, data=self.data, train_rows=self.train_rows,
                                     encoded=self.encoded, logits=logits, pretrained_path=self.pretrained_path,
-                                    forward=self.forward, examples=examples)
+                                    forward=self.forward, seconds=self.seconds, examples=examples)
         diagnostics = run_diagnostics(context, self.task.diagnostics)
         return CheckpointScores(metrics=metrics, diagnostics=diagnostics, examples=examples, logits=logits,
                                 failures=context.failures, metrics_s=metrics_s,

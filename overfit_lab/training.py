@@ -362,3 +362,4 @@ def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, last: int) -
         _set_rng_state(rng)
         recorder.info["diagnostics_forward_examples"] = scorer.forward["examples"]
         recorder.info["diagnostics_forward_s"] = scorer.forward["seconds"]
+        recorder.info["diagnostic_s"] = dict(scorer.seconds)

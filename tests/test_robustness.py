@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from overfit_lab.diagnostics.perturb import HEADLINE_SEVERITY, changed_mask, perturb_texts
+from overfit_lab.diagnostics.perturb import (
+    HEADLINE_SEVERITY,
+    changed_mask,
+    headline_severities,
+    perturb_texts,
+)
 from overfit_lab.diagnostics.robustness import (
     paired_difference_interval,
     paired_drop_interval,
@@ -233,3 +238,31 @@ def test_worst_drop_is_taken_at_the_headline_severities_only() -> None:
     rows = pd.DataFrame(checkpoint._robustness(_fake_ctx(texts, spec, wrong)))
     worst = rows[rows.metric == "worst_robustness_drop"].iloc[0]
     assert (worst["op"], worst["severity"], worst["value"]) == ("word_dropout", 0.5, 1.0)
+
+
+def test_the_adapter_scores_each_distinct_perturbed_text_once(tiny_model) -> None:
+    """Variants shared by two severities or ops are run through the model once; every figure is
+    as if each input were scored on its own (float rounding of other batch shapes aside)."""
+    from test_bias import _bias_context
+
+    from overfit_lab.diagnostics.checkpoint import _robustness
+
+    ctx = _bias_context(tiny_model, False, ["gender"])
+    spec = ctx.suite.diagnostics.robustness
+    texts = ctx.data.test["text"].to_numpy()[ctx.test_subsample(spec.subsample)].tolist()
+    headline, changed = headline_severities(spec.ops, spec.headline), []
+    for op in spec.ops:
+        for severity in {*spec.severities, *([headline[op]] if headline[op] is not None else [])}:
+            perturbed = perturb_texts(texts, op, severity, seed=ctx.suite.data.seed)
+            changed += [t for t, c in zip(perturbed, changed_mask(texts, perturbed), strict=True) if c]
+    assert len(set(changed)) < len(changed)  # the suite's variants do repeat texts
+
+    scored, one_by_one = [], ctx.predict_texts
+    ctx.predict_texts = lambda batch: scored.extend(batch) or one_by_one(batch)
+    rows = pd.DataFrame(_robustness(ctx))
+    assert len(scored) == len(set(scored)) == len(set(changed))
+
+    ctx.predict_texts = lambda batch: np.vstack([one_by_one([t]) for t in batch])
+    ctx.examples.clear()
+    alone = pd.DataFrame(_robustness(ctx))
+    pd.testing.assert_frame_equal(rows, alone, check_exact=False, atol=1e-6)

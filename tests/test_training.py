@@ -10,6 +10,7 @@ import pytest
 from conftest import tiny_suite_dict
 
 from overfit_lab.data import load_task_data
+from overfit_lab.diagnostics.checkpoint import DIAGNOSTICS
 from overfit_lab.grid import Cell, build_grid
 from overfit_lab.suite import validate_suite
 from overfit_lab.training import run_cell
@@ -141,6 +142,9 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
                                   "bin_low", "bin_high", "fpr"]
     assert set(diag["checkpoint"]) == {"final", "best"}
     assert result.info["diagnostics_forward_examples"] > 0 and result.info["diagnostics_forward_s"] > 0
+    seconds = result.info["diagnostic_s"]  # each diagnostic's own, within all diagnostics' time
+    assert set(seconds) == set(DIAGNOSTICS) and all(s > 0 for s in seconds.values())
+    assert sum(seconds.values()) <= result.info["diagnostics_s"]
     final = diag[diag.checkpoint == "final"]
     for metric in ("ece", "brier", "membership_advantage", "worst_robustness_drop", "bias_amplification",
                    "demographic_parity_difference_low", "counterfactual_flip_rate", "mean_cka", "mean_alpha"):

@@ -19,6 +19,7 @@ computed once per process.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
@@ -156,11 +157,15 @@ def _robustness(ctx: CheckpointContext) -> list[Row]:
     variants = {(op, severity): perturb_texts(texts, op, severity, seed=ctx.suite.data.seed)
                 for op in spec.ops for severity in grid[op]}
     changed_by = {key: changed_mask(texts, perturbed) for key, perturbed in variants.items()}
-    # one forward pass over every changed input of every op and severity: full, length-sorted
-    # batches instead of many small ones
+    # one forward pass over every distinct changed input of every op and severity: full,
+    # length-sorted batches instead of many small ones, and a text two variants share (an op at
+    # two severities, two ops) scored once
     batch = [t for key, perturbed in variants.items()
              for t, c in zip(perturbed, changed_by[key], strict=True) if c]
-    proba = ctx.predict_texts(batch) if batch else np.zeros((0, clean.shape[1]))
+    distinct = list(dict.fromkeys(batch))
+    at = {t: i for i, t in enumerate(distinct)}
+    proba = (ctx.predict_texts(distinct)[[at[t] for t in batch]] if batch
+             else np.zeros((0, clean.shape[1])))
     start = 0
     for (op, severity), perturbed in variants.items():
         changed = changed_by[(op, severity)]
@@ -421,7 +426,7 @@ def run_diagnostics(ctx: CheckpointContext, names: Iterable[str] | None = None) 
     for name, diagnostic in DIAGNOSTICS.items():
         if name not in names or not getattr(ctx.suite.diagnostics, name).enabled:
             continue
-        examples = len(ctx.examples)
+        examples, started = len(ctx.examples), time.perf_counter()
         try:
             rows = [DiagnosticRow(checkpoint=ctx.checkpoint, **{**row, "value": None if row["value"] is None
                                                                  else float(row["value"])})
@@ -433,5 +438,6 @@ def run_diagnostics(ctx: CheckpointContext, names: Iterable[str] | None = None) 
             ctx.failures.append({"checkpoint": ctx.checkpoint, "diagnostic": name,
                                  "reason": failure_reason(exc)})
             rows = []
+        ctx.seconds[name] = ctx.seconds.get(name, 0.0) + time.perf_counter() - started
         out += rows
     return out

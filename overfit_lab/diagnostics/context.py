@@ -43,6 +43,8 @@ class CheckpointContext:
     pretrained_path: str | None
     # examples the diagnostics ran through the model and the seconds it took (for the benchmark)
     forward: dict = field(default_factory=lambda: {"examples": 0, "seconds": 0.0})
+    # seconds each diagnostic took, over the checkpoints that share this dict (for the benchmark)
+    seconds: dict[str, float] = field(default_factory=dict)
     # example inputs for the report (final checkpoint only): see add_examples
     examples: list[ExampleRow] = field(default_factory=list)
     # the diagnostics that raised at this checkpoint: {"checkpoint", "diagnostic", "reason"}
