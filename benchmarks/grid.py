@@ -197,8 +197,10 @@ def prepare_suite(args, bench_dir: Path):
 # --------------------------------------------------------------------------- one grid run
 def per_epoch_only(suite):
     """``suite`` with every diagnostic off: the per-epoch metrics alone, as Trainer-per-cell records."""
+    from overfit_lab.diagnostics.checkpoint import DIAGNOSTICS
+
     off = {name: getattr(suite.diagnostics, name).model_copy(update={"enabled": False})
-           for name in ("robustness", "bias", "calibration", "memorization", "drift", "spectral")}
+           for name in DIAGNOSTICS}
     return suite.model_copy(update={"diagnostics": suite.diagnostics.model_copy(update=off)})
 
 

@@ -89,8 +89,9 @@ def default_layout(cores: int, memory_gib: float | None = None) -> tuple[int, in
     """(cells at a time, threads per cell) on ``cores`` CPU cores when the user names neither:
     one single-threaded cell per core, as many as fit at 2 GiB each.
 
-    Measured on 2 cores (README, "Running faster"): two 1-thread workers ran the quickstart 1.16x
-    faster than one 2-thread cell (a second torch thread gives only ~1.6x).
+    Measured on 2 cores (README, "Running faster"): two 1-thread workers ran the SST-2 reference
+    grid 1.19x faster than one 2-thread cell (a second torch thread gives only ~1.5-1.6x); on the
+    6-cell quickstart the two were within the machine's noise.
     """
     memory_gib = physical_memory_gib() if memory_gib is None else memory_gib
     return max(min(cores, int(memory_gib // 2)), 1), 1
