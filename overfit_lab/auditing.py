@@ -6,7 +6,8 @@ held-out data, runs every diagnostic on that one checkpoint, and stores the resu
 one cell (strategy ``audit``; the run's meta says it is an audit), so the terminal summary, the
 HTML report and the checks work on it as on any run. The gap is measured between the training
 file and the held-out file (``validation`` if given, else ``test``). Drift (CKA, weight
-distance) needs the pretrained ``reference`` model; without one it is skipped.
+distance) and, for a causal LM, forgetting need the pretrained ``reference`` model; without one
+they are skipped. ``task`` is the model's ``[task] type`` (a classifier by default).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .rows import SPLITS, CellRow
 from .scoring import CheckpointScorer, encode_splits
 from .store import RunStore
 from .suite import AuditSpec, Suite, validate_suite
-from .tasks import task_of
+from .tasks import TASKS, task_of
 from .training import CellResult
 
 AUDIT_STRATEGY = "audit"
@@ -42,22 +43,26 @@ def score_model(model: str | Path, train: str | Path, test: str | Path, *,
                 checks: str | Path | None = None,
                 text_column: str = "text", label_column: str = "label", max_length: int = 128,
                 trust_remote_code: bool = False, allow_pickle: bool = False, diagnostics: dict | None = None,
-                output: str | Path | None = None, announce: Callable[[str], None] | None = None) -> Path:
+                task: str = "sequence-classification", output: str | Path | None = None,
+                announce: Callable[[str], None] | None = None) -> Path:
     """Score a fine-tuned model as a one-cell run and store it; returns the run directory.
     :func:`overfit_lab.audit` documents the arguments; ``announce`` gets one line saying what is
     audited, once the model and data are loaded."""
     from .runner import DEFAULT_REPORTS, commit_cell, default_run_dir
 
+    if task not in TASKS:
+        raise OverfitLabError(f"unknown task '{task}'.", key="--task", fix=f"use one of {', '.join(TASKS)}.")
     model_path = check_model(str(model), key="--model", trust_remote_code=trust_remote_code,
                              allow_pickle=allow_pickle, finetuned=True, max_length=max_length,
-                             max_length_key="--max-length")
+                             max_length_key="--max-length", task=task)
     reference_path = None if reference is None else check_model(
-        str(reference), key="--reference", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        str(reference), key="--reference", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+        task=task)
     suite = _audit_suite(model_path, train, test, validation=validation, groups=list(groups),
                          group_separator=group_separator, reference=reference_path, text_column=text_column,
                          label_column=label_column,
                          max_length=max_length, trust_remote_code=trust_remote_code,
-                         allow_pickle=allow_pickle, diagnostics=diagnostics)
+                         allow_pickle=allow_pickle, diagnostics=diagnostics, task=task)
     if checks is not None:
         from .checks import load_checks
 
@@ -66,7 +71,9 @@ def score_model(model: str | Path, train: str | Path, test: str | Path, *,
     network = task_of(suite).load_finetuned(model_path, trust_remote_code=trust_remote_code,
                                             allow_pickle=allow_pickle)
     tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
-    data = _align_labels(load_task_data(suite, source="--train"), network)
+    data = load_task_data(suite, source="--train")
+    if task == "sequence-classification":
+        data = _align_labels(data, network)
     run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
     spec = AuditSpec(reference=reference_path, held_out="validation" if validation is not None else "test")
     store = RunStore.create(run_dir, suite, environment_facts(),
@@ -93,17 +100,19 @@ def score_model(model: str | Path, train: str | Path, test: str | Path, *,
 def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
                  group_separator: str | None = None, reference: str | None,
                  text_column: str, label_column: str, max_length: int, trust_remote_code: bool,
-                 allow_pickle: bool, diagnostics: dict | None) -> Suite:
+                 allow_pickle: bool, diagnostics: dict | None, task: str) -> Suite:
     for key, value in (("--train", train), ("--test", test), ("--validation", validation)):
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", key=key, fix="correct the path.")
     diagnostics = dict(diagnostics or {})
     diagnostics.setdefault("checkpoints", ["final"])
-    if reference is None:
-        diagnostics["drift"] = {**diagnostics.get("drift", {}), "enabled": False}
+    if reference is None:  # both compare with the pretrained model
+        for name in ("drift", "forgetting"):
+            diagnostics[name] = {**diagnostics.get(name, {}), "enabled": False}
     raw = {
         "name": f"audit-{Path(model_path).name}",
         "description": f"audit of {model_path} (no training)",
+        "task": {"type": task},
         "model": {"name": model_path, "max_length": max_length, "trust_remote_code": trust_remote_code,
                   "allow_pickle": allow_pickle},
         "data": {"train": str(Path(train).resolve()), "test": str(Path(test).resolve()),

@@ -242,6 +242,8 @@ def compare(run_a: Path = typer.Argument(..., help="The run to compare against (
 @app.command("audit")
 def audit_command(
     model: Path = typer.Option(..., "--model", help="The fine-tuned model directory (save_pretrained)."),
+    task: str = typer.Option("sequence-classification", "--task",
+                             help="sequence-classification (default) or causal-lm."),
     train: Path = typer.Option(..., "--train", help="The data it was fine-tuned on."),
     test: Path = typer.Option(..., "--test", help="Held-out data."),
     validation: Path = typer.Option(None, "--validation",
@@ -269,8 +271,11 @@ def audit_command(
 ) -> None:
     """Audit an already fine-tuned model, without training it.
 
-    Gap, calibration, robustness, bias, memorization, spectra and (with --reference) drift;
-    the same store, summary, report and checks as a run.
+    A classifier: gap, calibration, robustness, bias, memorization, spectra and (with
+    --reference) drift. A causal LM (--task causal-lm; --train/--test hold documents in the text
+    column, or .txt files of one document per line): perplexity gap, memorization and
+    extraction, robustness, spectra and (with --reference) forgetting and drift. The same store,
+    summary, report and checks as a run.
 
     Exit status: 0 all done, 1 a diagnostic failed (unless --allow-failures; the others and the
     report are still written) or a check failed, 2 bad input.
@@ -280,7 +285,8 @@ def audit_command(
 
     names = [g.strip() for item in (groups or []) for g in item.split(",") if g.strip()]
     with _user_errors():
-        run = audit(model, train, test, validation=validation, groups=names, group_separator=group_separator,
+        run = audit(model, train, test, task=task, validation=validation, groups=names,
+                    group_separator=group_separator,
                     reference=reference, checks=checks,
                     text_column=text_column, label_column=label_column, max_length=max_length,
                     trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, output=output,
@@ -296,6 +302,7 @@ def audit_command(
 def list_things() -> None:
     """List packaged suites, strategies, built-in data sets and model aliases."""
     from .data.builtin import BUILTIN_NAME
+    from .model_cache import GGUF_ALIASES
     from .models import MODEL_ALIASES
     from .strategies import BUILTIN_STRATEGIES
     from .suite import read_toml
@@ -316,7 +323,7 @@ def list_things() -> None:
     console.print(table)
     console.print(f"[bold]built-in data sets[/]: {BUILTIN_NAME} (generated review sentences with a "
                   "sentiment label and a gender subgroup; [data] builtin = \"reviews\")")
-    for alias, (_, _, what) in MODEL_ALIASES.items():
+    for alias, (_, _, what) in {**MODEL_ALIASES, **GGUF_ALIASES}.items():
         console.print(f"[bold]model alias[/]: {alias} = {what}")
 
 

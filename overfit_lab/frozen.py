@@ -98,6 +98,8 @@ def refusal(model: nn.Module, spec: StrategySpec, args: TrainingArguments) -> st
         return "nothing is frozen"
     if freeze.dropout:
         return "freeze.dropout is true: dropout acts inside the frozen layers"
+    if spec.lora is not None:
+        return "LoRA adapters act inside the frozen layers"
     if not freeze.embeddings:
         return "the embeddings are not frozen"
     if spec.augment is not None:

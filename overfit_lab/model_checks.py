@@ -31,32 +31,62 @@ def check_suite_model(suite: Suite, *, source: str | Path = "<suite>") -> str:
     frozen = [(spec.freeze.layers, name) for name, spec in strategies.items() if spec.freeze is not None]
     deepest = max(frozen, default=(0, None))
     spec = suite.model
-    return check_model(spec.name, source=source, trust_remote_code=spec.trust_remote_code,
+    path = check_model(spec.name, source=source, trust_remote_code=spec.trust_remote_code,
                        allow_pickle=spec.allow_pickle, freeze_layers=deepest[0],
-                       freeze_key=f"strategies.{deepest[1]}.freeze.layers", max_length=spec.max_length)
+                       freeze_key=f"strategies.{deepest[1]}.freeze.layers", max_length=spec.max_length,
+                       task=suite.task.type)
+    lora = [name for name, spec in strategies.items() if spec.lora is not None]
+    if lora:
+        _check_lora(path, [name for name in lora if strategies[name].lora.target_modules is None],
+                    lora[0], source=source, trust_remote_code=spec.trust_remote_code)
+    return path
+
+
+def _check_lora(path: str, defaulted: list[str], first: str, *, source, trust_remote_code: bool) -> None:
+    """peft is installed, and knows default target modules for the model type when a LoRA
+    strategy names none."""
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as defaults
+    except ImportError:
+        raise OverfitLabError("LoRA strategies need the peft package.", file=source,
+                              key=f"strategies.{first}.lora",
+                              fix="pip install 'overfit-lab[lora]' (or pip install peft).") from None
+    if not defaulted or not Path(path).is_dir():
+        return
+    config = _config(Path(path), source=source, key="model.name", trust_remote_code=trust_remote_code)
+    if config.model_type not in defaults:
+        raise OverfitLabError(f"peft has no default LoRA target modules for model type "
+                              f"'{config.model_type}'.",
+                              file=source, key=f"strategies.{defaulted[0]}.lora.target_modules",
+                              fix="name the model's attention projections, e.g. target_modules = "
+                                  "[\"q_proj\", \"v_proj\"].")
 
 
 def check_model(name: str, *, source: str | Path | None = None, key: str = "model.name",
                 trust_remote_code: bool = False, allow_pickle: bool = False, freeze_layers: int = 0,
                 freeze_key: str = "strategies.freeze.layers", finetuned: bool = False,
-                max_length: int | None = None, max_length_key: str = "model.max_length") -> str:
-    """Check that model ``name`` can be fine-tuned as a sequence classifier; returns its path.
+                max_length: int | None = None, max_length_key: str = "model.max_length",
+                task: str = "sequence-classification") -> str:
+    """Check that model ``name`` can be fine-tuned for ``task`` (a ``[task] type``); returns its path.
 
     Raises :class:`~overfit_lab.errors.OverfitLabError` naming ``source`` and ``key`` when the
     config does not load, there are no safetensors weights (unless ``allow_pickle`` and pickle
     weights exist), no tokenizer loads, the model has fewer than ``freeze_layers`` layers or
     fewer positions than ``max_length`` tokens, or
-    transformers has no sequence-classification head for its type. ``finetuned``: the model is
-    used with its own head (an audit), which the conversion command keeps. A hub id (downloads
-    allowed) is checked when it is loaded.
+    transformers has no head of the task for its type (sequence classification, causal LM).
+    ``finetuned``: the model is used with its own head (an audit), which the conversion command
+    keeps. A hub id (downloads allowed) is checked when it is loaded.
     """
     path = resolve_model_path(name, source=source, key=key)
     directory = Path(path)
     if not directory.is_dir():
         return path
+    from .tasks import TASKS
+
+    auto_class = TASKS[task].auto_class
     config = _config(directory, source=source, key=key, trust_remote_code=trust_remote_code)
     _check_weights(directory, source=source, key=key, allow_pickle=allow_pickle,
-                   loader="AutoModelForSequenceClassification" if finetuned else "AutoModel")
+                   loader=auto_class if finetuned or task == "causal-lm" else "AutoModel")
     _check_tokenizer(directory, source=source, key=key, trust_remote_code=trust_remote_code)
     layers = getattr(config, "num_hidden_layers", None)
     if isinstance(layers, int) and freeze_layers > layers:
@@ -68,13 +98,28 @@ def check_model(name: str, *, source: str | Path | None = None, key: str = "mode
                               f"in {directory}.", file=source, key=max_length_key,
                               fix=f"use at most {positions}.")
     if not trust_remote_code:
-        from transformers import AutoModelForSequenceClassification
+        import transformers
 
-        if type(config) not in AutoModelForSequenceClassification._model_mapping:
-            raise OverfitLabError(f"transformers has no sequence-classification head for model type "
-                                  f"'{config.model_type}' ({directory}).", file=source, key=key,
-                                  fix="use an encoder model such as BERT, RoBERTa or MiniLM.")
+        head, fix = HEADS[task]
+        if type(config) not in getattr(transformers, auto_class)._model_mapping:
+            raise OverfitLabError(f"transformers has no {head} head for model type '{config.model_type}' "
+                                  f"({directory}).", file=source, key=key, fix=fix)
+        # BERT-style encoders have a causal-LM class too, but attend both ways unless built as decoders
+        if (task == "causal-lm" and not getattr(config, "is_decoder", False)
+                and type(config) in transformers.AutoModelForMaskedLM._model_mapping):
+            raise OverfitLabError(f"the model in {directory} ('{config.model_type}') is a bidirectional "
+                                  "encoder: as a causal language model it would see the tokens it predicts.",
+                                  file=source, key=key, fix=fix)
     return path
+
+
+HEADS = {
+    "sequence-classification": ("sequence-classification", "use an encoder model such as BERT, RoBERTa or "
+                                "MiniLM, or set [task] type = \"causal-lm\" for a language model."),
+    "causal-lm": ("causal language-model", "use a decoder model such as GPT-2 or Llama (e.g. model.name = "
+                  "\"smollm2\"), or remove [task] type for a classifier."),
+}
+"""Per task: what its head is called, and the fix when a model type has none."""
 
 
 def _config(directory: Path, *, source, key: str, trust_remote_code: bool):

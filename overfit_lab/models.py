@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from torch import nn
 
+from ._quiet import quiet_loading
 from .errors import OverfitLabError
 
 MODEL_ALIASES = {
@@ -32,9 +32,16 @@ MODEL_ALIASES = {
 def resolve_model_path(name: str, *, source: str | Path | None = None, key: str = "model.name") -> str:
     """Return a local directory (or, with the hub allowed, a hub id) for model ``name``.
 
-    ``name`` is an alias from :data:`MODEL_ALIASES` or a local Hugging Face model directory.
-    Downloads from the hub happen only when the user sets ``HF_HUB_OFFLINE=0``.
+    ``name`` is an alias from :data:`MODEL_ALIASES` (a package holding the model directory) or
+    :data:`overfit_lab.model_cache.GGUF_ALIASES` (a package holding a GGUF file, converted to a
+    safetensors directory in the user's cache on first use, announced on stderr), or a local
+    Hugging Face model directory. Downloads from the hub happen only when the user sets
+    ``HF_HUB_OFFLINE=0``.
     """
+    from .model_cache import GGUF_ALIASES, resolve_gguf_alias
+
+    if name in GGUF_ALIASES:
+        return str(resolve_gguf_alias(name, announce=lambda line: print(line, file=sys.stderr, flush=True)))
     if name in MODEL_ALIASES:
         package, sub, _ = MODEL_ALIASES[name]
         spec = importlib.util.find_spec(package)
@@ -54,7 +61,8 @@ def resolve_model_path(name: str, *, source: str | Path | None = None, key: str 
         return str(path)
     if os.environ.get("HF_HUB_OFFLINE", "1") not in ("0", "false", "False"):
         raise OverfitLabError(
-            f"'{name}' is neither a known alias ({', '.join(MODEL_ALIASES)}) nor a local directory.",
+            f"'{name}' is neither a known alias ({', '.join([*MODEL_ALIASES, *GGUF_ALIASES])}) nor a local "
+            "directory.",
             file=source, key=key,
             fix="give a local model directory, or set HF_HUB_OFFLINE=0 to allow downloads from the hub.",
         )
@@ -62,30 +70,18 @@ def resolve_model_path(name: str, *, source: str | Path | None = None, key: str 
 
 
 def load_tokenizer(path: str, *, trust_remote_code: bool = False):
-    """Load the tokenizer of a model directory."""
+    """Load the tokenizer of a model directory; one without a padding token (GPT-2) pads with its
+    end-of-text token (padded positions are masked out of every loss and prediction)."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise OverfitLabError(f"cannot load a tokenizer from {path}: {exc}", key="model.name",
                               fix="give a directory with tokenizer files.") from None
-
-
-@contextmanager
-def _quiet_loading() -> Iterator[None]:
-    """transformers' warnings and progress bars off while a model loads (and back after)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def load_classifier(path: str, label_names: list[str], *, trust_remote_code: bool = False,
@@ -97,7 +93,7 @@ def load_classifier(path: str, label_names: list[str], *, trust_remote_code: boo
     from transformers import AutoModelForSequenceClassification
 
     try:
-        with _quiet_loading():  # "newly initialized head" is expected here
+        with quiet_loading():  # "newly initialized head" is expected here
             return AutoModelForSequenceClassification.from_pretrained(
                 path,
                 num_labels=len(label_names),
@@ -118,7 +114,7 @@ def load_finetuned(path: str, *, trust_remote_code: bool = False, allow_pickle: 
     from transformers import AutoModelForSequenceClassification
 
     try:
-        with _quiet_loading():  # no "Loading weights" bars on stderr
+        with quiet_loading():  # no "Loading weights" bars on stderr
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, trust_remote_code=trust_remote_code, use_safetensors=None if allow_pickle else True)
     except (OSError, ValueError) as exc:
@@ -127,6 +123,29 @@ def load_finetuned(path: str, *, trust_remote_code: bool = False, allow_pickle: 
             fix="give a directory saved with save_pretrained() holding config.json and model.safetensors.",
         ) from None
     return model.eval()
+
+
+def load_causal_lm(path: str, *, trust_remote_code: bool = False, allow_pickle: bool = False,
+                   key: str = "model.name") -> nn.Module:
+    """Load a causal language model (``AutoModelForCausalLM``), pretrained or fine-tuned, in
+    float32; a config without a padding token id gets the end-of-text one (as the tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(
+                path, trust_remote_code=trust_remote_code, dtype=torch.float32,
+                use_safetensors=None if allow_pickle else True)
+    except (OSError, ValueError) as exc:
+        raise OverfitLabError(
+            f"cannot load a causal language model from {path}: {exc}", key=key,
+            fix="give a Hugging Face causal-LM directory with config.json and model.safetensors.",
+        ) from None
+    if model.config.pad_token_id is None:
+        eos = model.config.eos_token_id
+        model.config.pad_token_id = eos[0] if isinstance(eos, list) else eos
+    return model
 
 
 def base_model(model: nn.Module) -> nn.Module:
@@ -234,12 +253,24 @@ _CONFIG_KEYS = {
 
 
 def set_dropout(model: nn.Module, *, hidden: float | None = None, attention: float | None = None,
-                classifier: float | None = None) -> None:
-    """Set dropout probabilities on the modules (and the config, so a saved model keeps them)."""
+                classifier: float | None = None) -> dict[str, int]:
+    """Set dropout probabilities on the modules (and the config, so a saved model keeps them);
+    returns how many modules of each kind asked for were set.
+
+    A model with no dropout module of any kind asked for (Llama applies attention dropout as a
+    function, with the rate fixed when it is built) raises
+    :class:`~overfit_lab.errors.CellFailure` rather than train as if regularized.
+    """
+    from .errors import CellFailure
+
     if classifier is None and hidden is not None and getattr(model.config, "classifier_dropout", 0) is None:
         classifier = hidden  # BERT-style heads follow the hidden dropout unless told otherwise
     wanted = {"hidden": hidden, "attention": attention, "classifier": classifier}
     groups = dropout_modules(model)
+    counts = {kind: len(groups[kind]) for kind, p in wanted.items() if p is not None}
+    if counts and not any(counts.values()):
+        raise CellFailure(f"{type(model).__name__} has no dropout module to set ({', '.join(counts)} asked "
+                          "for); regularize it another way (weight_decay, early_stopping, lora)")
     for kind, p in wanted.items():
         if p is None:
             continue
@@ -248,6 +279,7 @@ def set_dropout(model: nn.Module, *, hidden: float | None = None, attention: flo
         for key in _CONFIG_KEYS[kind]:
             if hasattr(model.config, key):
                 setattr(model.config, key, p)
+    return counts
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:

@@ -27,32 +27,39 @@ class Score:
     reduce: str = "mean"  # how a diagnostic's rows of one cell reduce to one value
     description: str = ""
     bounds: tuple[float, float] = (-math.inf, math.inf)  # the values the score can take
+    tasks: tuple[str, ...] | None = None  # the task types that measure it (None: every one)
 
 
 UNIT = (0.0, 1.0)
 SIGNED_UNIT = (-1.0, 1.0)
 POSITIVE = (0.0, math.inf)
+AT_LEAST_ONE = (1.0, math.inf)  # a perplexity
+RELATIVE_CHANGE = (-1.0, math.inf)
+CLASSIFIER = ("sequence-classification",)
+LANGUAGE_MODEL = ("causal-lm",)
 
 SCORES: dict[str, Score] = {
-    "test_accuracy": Score("test acc", True, "generalization", description="accuracy on the test split",
-                           bounds=UNIT),
-    "validation_accuracy": Score("val acc", True, "generalization", description="accuracy on validation",
-                                 bounds=UNIT),
+    "test_accuracy": Score("test acc", True, "generalization", description="accuracy on the test split "
+                           "(a causal LM: next-token accuracy)", bounds=UNIT),
+    "validation_accuracy": Score("val acc", True, "generalization", description="accuracy on validation "
+                                 "(a causal LM: next-token accuracy)", bounds=UNIT),
     "test_macro_f1": Score("test F1", True, "generalization", description="macro-F1 on the test split",
-                           bounds=UNIT),
+                           bounds=UNIT, tasks=CLASSIFIER),
     "gap_accuracy": Score("acc gap", False, "generalization",
                           description="train - validation accuracy", bounds=SIGNED_UNIT),
     "gap_loss": Score("loss gap", False, "generalization", description="validation - train loss"),
     "worst_robustness_drop": Score("worst drop", False, "diagnostics", "max",
                                    "largest accuracy drop over the perturbation ops, each at its headline "
-                                   "severity (a maximum of noisy drops: biased upward)", SIGNED_UNIT),
+                                   "severity (a maximum of noisy drops: biased upward)", SIGNED_UNIT,
+                                   tasks=CLASSIFIER),
     "bias_amplification": Score("bias amp", False, "diagnostics", "mean",
                                 "directional BiasAmp→ (attribute → task; direction of each association "
                                 "from the test split's true labels), mean over group columns; 0 = none",
-                                SIGNED_UNIT),
+                                SIGNED_UNIT, tasks=CLASSIFIER),
     "counterfactual_flip_rate": Score("cf flips", False, "diagnostics", "mean",
-                                      "share of predictions flipped by identity swaps", UNIT),
-    "ece": Score("ECE", False, "diagnostics", "mean", "expected calibration error", UNIT),
+                                      "share of predictions flipped by identity swaps", UNIT,
+                                      tasks=CLASSIFIER),
+    "ece": Score("ECE", False, "diagnostics", "mean", "expected calibration error", UNIT, tasks=CLASSIFIER),
     "membership_advantage": Score("MIA adv", False, "diagnostics", "mean",
                                   "loss-threshold membership inference advantage (TPR - FPR, threshold "
                                   "cross-fitted), training rows vs as many unused training rows "
@@ -64,6 +71,25 @@ SCORES: dict[str, Score] = {
                       "could change", UNIT),
     "mean_alpha": Score("alpha", None, "diagnostics", "mean", "mean power-law exponent of weight spectra",
                         POSITIVE),
+    "test_perplexity": Score("test PPL", False, "generalization", description="perplexity on the test split "
+                             "(exp of the mean token loss)", bounds=AT_LEAST_ONE, tasks=LANGUAGE_MODEL),
+    "perplexity_ratio": Score("PPL ratio", False, "generalization",
+                              description="validation / train perplexity, exp(gap_loss)", bounds=POSITIVE,
+                              tasks=LANGUAGE_MODEL),
+    "worst_perplexity_change": Score("PPL change", False, "diagnostics", "max",
+                                     "largest relative perplexity increase over the perturbation ops, each "
+                                     "at its headline severity (the pretrained model's change on the same "
+                                     "texts is stored beside it: a perturbed text is less likely for any "
+                                     "model)",
+                                     RELATIVE_CHANGE, tasks=LANGUAGE_MODEL),
+    "forgetting_ratio": Score("forgetting", False, "diagnostics", "mean",
+                              "perplexity on general text after / before fine-tuning; 1 = nothing forgotten",
+                              POSITIVE, tasks=LANGUAGE_MODEL),
+    "extraction_advantage": Score("extract adv", False, "diagnostics", "mean",
+                                  "share of training documents whose greedy continuation of a k-token "
+                                  "prefix reproduces the next m tokens, minus the same share on as many "
+                                  "non-members; "
+                                  "chance level 0", SIGNED_UNIT, tasks=LANGUAGE_MODEL),
 }
 
 # Further stored metrics that checks and baselines may name; not in the headline tables, and
@@ -72,18 +98,27 @@ EXTRA_SCORES: dict[str, Score] = {
     # a better fit of the training data is not better in itself: no direction for train metrics
     **{f"{split}_{metric}": Score(f"{split} {metric}", None if split == "train" else higher, "generalization",
                                   description=f"{metric} on the {split} split at the last epoch",
-                                  bounds=POSITIVE if metric == "loss" else UNIT)
+                                  bounds=POSITIVE if metric == "loss" else UNIT,
+                                  tasks=CLASSIFIER if metric == "macro_f1" else None)
        for split in ("train", "validation", "test") for metric, higher in
        (("loss", False), ("accuracy", True), ("macro_f1", True))
        if f"{split}_{metric}" not in ("test_accuracy", "validation_accuracy", "test_macro_f1")},
+    **{f"{split}_perplexity": Score(f"{'val' if split == 'validation' else split} PPL",
+                                    None if split == "train" else False, "generalization",
+                                    description=f"perplexity on the {split} split at the last epoch",
+                                    bounds=AT_LEAST_ONE, tasks=LANGUAGE_MODEL)
+       for split in ("train", "validation")},
     "gap_macro_f1": Score("F1 gap", False, "generalization", description="train - validation macro-F1",
-                          bounds=SIGNED_UNIT),
+                          bounds=SIGNED_UNIT, tasks=CLASSIFIER),
     "loss_rise": Score("loss rise", False, "generalization",
                        description="relative rise of validation loss after its minimum", bounds=POSITIVE),
-    "brier": Score("Brier", False, "diagnostics", description="multiclass Brier score", bounds=(0.0, 2.0)),
-    "nll": Score("NLL", False, "diagnostics", description="negative log-likelihood", bounds=POSITIVE),
+    "brier": Score("Brier", False, "diagnostics", description="multiclass Brier score", bounds=(0.0, 2.0),
+                   tasks=CLASSIFIER),
+    "nll": Score("NLL", False, "diagnostics", description="negative log-likelihood", bounds=POSITIVE,
+                 tasks=CLASSIFIER),
     "confidence_wrong": Score("conf wrong", False, "diagnostics",
-                              description="mean confidence on wrong predictions", bounds=UNIT),
+                              description="mean confidence on wrong predictions", bounds=UNIT,
+                              tasks=CLASSIFIER),
     "membership_auc": Score("MIA AUC", False, "diagnostics", description="membership inference ROC AUC",
                             bounds=UNIT),
     "membership_advantage_low": Score("MIA adv low", False, "diagnostics",
@@ -102,23 +137,25 @@ EXTRA_SCORES: dict[str, Score] = {
                                           description="1 when the non-members were training rows no cell "
                                                       "trained on, 0 when test rows", bounds=UNIT),
     "noise_memorization": Score("noise mem", False, "diagnostics",
-                                description="share of flipped training labels reproduced", bounds=UNIT),
+                                description="share of flipped training labels reproduced", bounds=UNIT,
+                                tasks=CLASSIFIER),
     "demographic_parity_difference": Score("DP diff", False, "diagnostics", "max",
                                            "demographic parity difference (largest over group columns; "
-                                           "groups below min_group_size left out)", UNIT),
+                                           "groups below min_group_size left out)", UNIT, tasks=CLASSIFIER),
     "equalized_odds_difference": Score("EO diff", False, "diagnostics", "max",
                                        "equalized odds difference (largest over group columns; groups "
-                                       "below min_group_size positives or negatives left out)", UNIT),
+                                       "below min_group_size positives or negatives left out)", UNIT,
+                                       tasks=CLASSIFIER),
     "bias_amplification_zhao": Score("BiasAmp", False, "diagnostics", "mean",
                                      "Zhao et al. BiasAmp against the clean training labels (label "
                                      "noise would show as amplification), mean over group columns",
-                                     SIGNED_UNIT),
+                                     SIGNED_UNIT, tasks=CLASSIFIER),
     "counterfactual_n": Score("cf n", None, "diagnostics",
                               description="test texts of the subsample with an identity term to swap",
-                              bounds=POSITIVE),
+                              bounds=POSITIVE, tasks=CLASSIFIER),
     "counterfactual_abs_change": Score("cf change", False, "diagnostics",
                                        description="mean |change| of P(positive) under identity swaps",
-                                       bounds=UNIT),
+                                       bounds=UNIT, tasks=CLASSIFIER),
     "alpha_flagged": Score("alpha flags", False, "diagnostics",
                            description="weight matrices with alpha < 2 or > 6", bounds=POSITIVE),
     "mean_cka_all": Score("mean CKA (all)", True, "diagnostics", "mean",
@@ -126,13 +163,55 @@ EXTRA_SCORES: dict[str, Score] = {
                           "(frozen layers score 1 by construction, so this rewards freezing)", UNIT),
     "worst_robustness_drop_low": Score("worst drop low", False, "diagnostics",
                                        description="lower end of the worst drop's paired 95% interval "
-                                                   "(Newcombe; the chosen op alone)", bounds=SIGNED_UNIT),
+                                                   "(Newcombe; the chosen op alone)", bounds=SIGNED_UNIT,
+                                                   tasks=CLASSIFIER),
     "worst_robustness_drop_high": Score("worst drop high", False, "diagnostics",
                                         description="upper end of the worst drop's paired 95% interval "
-                                                    "(Newcombe; the chosen op alone)", bounds=SIGNED_UNIT),
+                                                    "(Newcombe; the chosen op alone)", bounds=SIGNED_UNIT,
+                                                    tasks=CLASSIFIER),
+    "worst_perplexity_change_pretrained": Score(
+        "PPL change (pretrained)", None, "diagnostics", "max",
+        "the pretrained model's relative perplexity increase under the op and severity of "
+        "worst_perplexity_change, on the same texts", RELATIVE_CHANGE, tasks=LANGUAGE_MODEL),
+    "perplexity_clean": Score("clean PPL", None, "diagnostics",
+                              description="perplexity of the robustness subsample of test documents, "
+                                          "unperturbed", bounds=AT_LEAST_ONE,
+                              tasks=LANGUAGE_MODEL),
+    "probe_perplexity_before": Score("probe PPL before", None, "diagnostics",
+                                     description="the pretrained model's perplexity on the general-text "
+                                                 "probe",
+                                     bounds=AT_LEAST_ONE, tasks=LANGUAGE_MODEL),
+    "probe_perplexity_after": Score("probe PPL after", False, "diagnostics",
+                                    description="the fine-tuned model's perplexity on the general-text "
+                                                "probe",
+                                    bounds=AT_LEAST_ONE, tasks=LANGUAGE_MODEL),
+    "probe_documents": Score("probe docs", None, "diagnostics",
+                             description="documents of the forgetting probe",
+                             bounds=POSITIVE, tasks=LANGUAGE_MODEL),
+    "extraction_rate": Score("extraction", False, "diagnostics",
+                             description="share of training documents extractable (greedy continuation "
+                                         "of their first prefix_length tokens reproduces the next "
+                                         "suffix_length)",
+                             bounds=UNIT, tasks=LANGUAGE_MODEL),
+    "extraction_rate_heldout": Score("extraction (held out)", None, "diagnostics",
+                                     description="the same share on non-member documents: the chance level",
+                                     bounds=UNIT, tasks=LANGUAGE_MODEL),
+    "extraction_advantage_low": Score("extraction adv low", False, "diagnostics",
+                                      description="lower end of the extraction advantage's 95% interval "
+                                                  "(Newcombe, two independent proportions)",
+                                      bounds=SIGNED_UNIT, tasks=LANGUAGE_MODEL),
+    "extraction_advantage_high": Score("extraction adv high", False, "diagnostics",
+                                       description="upper end of the extraction advantage's 95% interval",
+                                       bounds=SIGNED_UNIT, tasks=LANGUAGE_MODEL),
+    "extraction_n": Score("extraction n", None, "diagnostics",
+                          description="training documents long enough for the extraction test",
+                          bounds=POSITIVE, tasks=LANGUAGE_MODEL),
+    "extraction_n_heldout": Score("extraction n (held out)", None, "diagnostics",
+                                  description="non-member documents long enough for the extraction test",
+                                  bounds=POSITIVE, tasks=LANGUAGE_MODEL),
     "worst_robustness_drop_n": Score("worst drop n", None, "diagnostics",
                                      description="test texts the robustness drops are measured on",
-                                     bounds=POSITIVE),
+                                     bounds=POSITIVE, tasks=CLASSIFIER),
 }
 ALL_SCORES: dict[str, Score] = {**SCORES, **EXTRA_SCORES}
 
@@ -168,6 +247,11 @@ ROW_METRICS: dict[str, str] = {
     "cka_frozen": "1 when every module producing the layer kept its pretrained weights (layer)",
     "weight_distance": "relative Frobenius distance of a layer's weights from the pretrained ones (layer)",
     "alpha": "power-law exponent of a weight matrix's spectrum (layer)",
+    "perplexity_change": "relative change of test perplexity under a perturbation, fine-tuned model "
+                         "(op, severity)",
+    "perplexity_change_pretrained": "relative change of test perplexity under a perturbation, pretrained "
+                                    "model (op, severity)",
+    "perplexity_perturbed": "test perplexity under a perturbation (op, severity)",
 }
 """Every other metric name the diagnostics store: what one row of it is. (Scores such as
 ``bias_amplification`` or ``demographic_parity_difference`` are stored per group column too and
@@ -184,7 +268,7 @@ def cell_scores(generalization: pd.DataFrame, diagnostics: pd.DataFrame, *, chec
     if general.empty:
         return pd.DataFrame(columns=CELL_KEYS)
     last = general[general["epochs"] == general["epochs"].max()]
-    columns = [name for name, s in registry.items() if s.source == "generalization"]
+    columns = [name for name, s in registry.items() if s.source == "generalization" and name in last.columns]
     frame = last[CELL_KEYS + columns].reset_index(drop=True)
     diag = diagnostics
     if diag.empty:

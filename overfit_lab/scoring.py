@@ -21,6 +21,8 @@ from torch import nn
 from .data import TaskData
 from .diagnostics.checkpoint import run_diagnostics
 from .diagnostics.context import CheckpointContext
+from .diagnostics.registry import ADAPTERS
+from .lora import merged
 from .predict import Encoded
 from .rows import SPLITS, Checkpoint, DiagnosticRow, ExampleRow, MetricRow, Split
 from .suite import Suite
@@ -45,10 +47,10 @@ def any_diagnostic(suite: Suite) -> bool:
 class CheckpointScores:
     """What :meth:`CheckpointScorer.score` returns for one checkpoint."""
 
-    metrics: list[MetricRow]  # the classification metrics of the splits asked for
+    metrics: list[MetricRow]  # the task's split metrics of the splits asked for
     diagnostics: list[DiagnosticRow]  # every enabled diagnostic (none when no checkpoint was named)
     examples: list[ExampleRow]  # example inputs for the report (final checkpoint only)
-    logits: dict[str, np.ndarray]  # the clean logits of every split scored or diagnosed
+    logits: dict[str, np.ndarray]  # the task's clean outputs of every split scored or diagnosed
     failures: list[dict] = field(default_factory=list)  # diagnostics that raised (run_diagnostics)
     metrics_s: float = 0.0  # seconds spent on predictions and split metrics
     diagnostics_s: float = 0.0  # seconds spent on the diagnostics
@@ -116,11 +118,15 @@ class CheckpointScorer:
             if split not in logits:
                 logits[split] = self.logits(model, split)
         examples: list[ExampleRow] = []
-        context = CheckpointContext(checkpoint=checkpoint, model=model, tokenizer=self.tokenizer,
+        # LoRA adapters merged into the weights: drift and the spectra read W + (alpha / r) B A
+        context = CheckpointContext(checkpoint=checkpoint, model=merged(model), tokenizer=self.tokenizer,
                                     suite=self.suite, data=self.data, train_rows=self.train_rows,
                                     encoded=self.encoded, logits=logits, pretrained_path=self.pretrained_path,
-                                    forward=self.forward, seconds=self.seconds, examples=examples)
-        diagnostics = run_diagnostics(context, self.task.diagnostics)
+                                    forward=self.forward, seconds=self.seconds, examples=examples,
+                                    task=self.task)
+        adapters = {name: adapter for name, adapter in ADAPTERS[self.task.name].items()
+                    if name in self.task.diagnostics}
+        diagnostics = run_diagnostics(context, adapters)
         return CheckpointScores(metrics=metrics, diagnostics=diagnostics, examples=examples, logits=logits,
                                 failures=context.failures, metrics_s=metrics_s,
                                 diagnostics_s=time.perf_counter() - started)

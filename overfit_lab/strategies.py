@@ -2,12 +2,14 @@
 
 A strategy may set ``weight_decay``, ``dropout`` (hidden, attention, classifier),
 ``early_stopping`` (patience, threshold, metric), ``label_smoothing``, ``freeze`` (embeddings
-plus the bottom k encoder layers), ``augment`` (text operations with rates), and any other
+plus the bottom k encoder layers), ``augment`` (text operations with rates), ``lora`` (low-rank
+adapters through peft), and any other
 ``TrainingArguments`` field under ``recipe``. ``combine = ["a", "b"]`` merges other strategies
 first (later ones win), so combinations stay one line.
 
-The built-in library below can be used by name in any suite; a suite's
-``[strategies.NAME]`` table defines new ones or replaces a built-in one.
+The built-in library below can be used by name in any suite, and ``lora_r<N>`` names LoRA of
+rank N (alpha 2N) for any N; a suite's ``[strategies.NAME]`` table defines new ones or replaces a
+built-in one.
 """
 
 from __future__ import annotations
@@ -15,13 +17,22 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 import tempfile
 import typing
 from pathlib import Path
 from typing import Any
 
 from .errors import OverfitLabError
-from .suite.schema import AugmentSpec, DropoutSpec, EarlyStoppingSpec, FreezeSpec, StrategySpec, Suite
+from .suite.schema import (
+    AugmentSpec,
+    DropoutSpec,
+    EarlyStoppingSpec,
+    FreezeSpec,
+    LoraSpec,
+    StrategySpec,
+    Suite,
+)
 
 # TrainingArguments fields the harness sets itself; a recipe may not override them.
 HARNESS_ARGS = {
@@ -145,9 +156,24 @@ BUILTIN_STRATEGIES: dict[str, StrategySpec] = {
         description="weight decay + dropout + label smoothing + augmentation + early stopping",
         combine=["weight_decay", "dropout", "label_smoothing", "augment", "early_stopping"],
     ),
+    "lora": StrategySpec(description="LoRA adapters, rank 8, alpha 16, dropout 0.05 (peft's default "
+                                     "target modules)", lora=LoraSpec()),
+    "lora_r4": StrategySpec(description="LoRA adapters, rank 4, alpha 8", lora=LoraSpec(r=4, alpha=8)),
+    "lora_r16": StrategySpec(description="LoRA adapters, rank 16, alpha 32", lora=LoraSpec(r=16, alpha=32)),
 }
 
-_OVERRIDES = ("weight_decay", "dropout", "early_stopping", "label_smoothing", "freeze", "augment")
+_OVERRIDES = ("weight_decay", "dropout", "early_stopping", "label_smoothing", "freeze", "augment", "lora")
+_LORA_RANK = re.compile(r"lora_r([1-9][0-9]*)")
+
+
+def _lora_of_rank(name: str) -> StrategySpec | None:
+    """``lora_r<N>``: LoRA of rank N with alpha 2N (the ratio of the built-in ``lora``)."""
+    match = _LORA_RANK.fullmatch(name)
+    if match is None:
+        return None
+    rank = int(match.group(1))
+    return StrategySpec(description=f"LoRA adapters, rank {rank}, alpha {2 * rank}",
+                        lora=LoraSpec(r=rank, alpha=2 * rank))
 
 
 def strategy_library(suite: Suite | None = None) -> dict[str, StrategySpec]:
@@ -162,9 +188,9 @@ def resolve_strategy(name: str, library: dict[str, StrategySpec], *, _seen: tupl
     """Return strategy ``name`` with its ``combine`` list merged in (later entries win)."""
     if name in _seen:
         raise ValueError(f"strategy '{name}' combines itself ({' -> '.join(_seen + (name,))})")
-    if name not in library:
+    spec = library.get(name) or _lora_of_rank(name)
+    if spec is None:
         raise KeyError(name)
-    spec = library[name]
     merged: dict[str, Any] = {}
     recipe: dict[str, Any] = {}
     for part in spec.combine:

@@ -30,19 +30,15 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from transformers import (
-    DataCollatorWithPadding,
-    PrinterCallback,
-    Trainer,
-    TrainerCallback,
-    set_seed,
-)
+from transformers import PrinterCallback, Trainer, TrainerCallback, set_seed
 
 from . import frozen
+from .batching import TokenDataset
 from .data import TaskData, load_task_data
 from .data.augment import augment_text, training_vocabulary
 from .errors import CellFailure, OverfitLabError
 from .grid import Cell
+from .lora import add_adapters
 from .models import count_parameters, freeze, load_tokenizer, resolve_model_path, set_dropout
 from .predict import Encoded
 from .rows import CellRow, CellStatus, DiagnosticRow, ExampleRow, MetricRow
@@ -107,18 +103,6 @@ def _prepared(suite_json: str) -> tuple[TaskData, str, object, dict[str, Encoded
 def _subset(pool: Encoded, positions: np.ndarray, labels: np.ndarray) -> Encoded:
     return Encoded(input_ids=[pool.input_ids[i] for i in positions], labels=np.asarray(labels),
                    pad_token_id=pool.pad_token_id)
-
-
-class _TokenDataset(torch.utils.data.Dataset):
-    def __init__(self, encoded: Encoded):
-        self.encoded = encoded
-
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-    def __getitem__(self, i: int) -> dict:
-        ids = self.encoded.input_ids[i]
-        return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": int(self.encoded.labels[i])}
 
 
 class _TextDataset(torch.utils.data.Dataset):
@@ -252,15 +236,17 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
         encoded={"train": train_encoded, "validation": encoded["validation"], "test": encoded["test"]})
     recorder.info["flipped_labels"] = int((rows["label"] != rows["clean_label"]).sum())
 
-    set_seed(cell.seed)  # the classification head's initial weights come from here
-    model = task_of(suite).load_pretrained(model_path, data.label_names,
-                                           trust_remote_code=suite.model.trust_remote_code,
-                                           allow_pickle=suite.model.allow_pickle)
+    task = task_of(suite)
+    set_seed(cell.seed)  # the classification head's and the LoRA adapters' initial weights come from here
+    model = task.load_pretrained(model_path, data.label_names, allow_pickle=suite.model.allow_pickle,
+                                 trust_remote_code=suite.model.trust_remote_code)
     if spec.dropout is not None:
-        set_dropout(model, **spec.dropout.model_dump())
+        recorder.info["dropout_modules"] = set_dropout(model, **spec.dropout.model_dump())
     if spec.freeze is not None:
         freeze(model, embeddings=spec.freeze.embeddings, layers=spec.freeze.layers,
                dropout=spec.freeze.dropout)
+    if spec.lora is not None:
+        model = add_adapters(model, spec.lora, peft_task=task.peft_task)
     recorder.info["trainable_parameters"] = count_parameters(model, trainable_only=True)
     recorder.info["parameters"] = count_parameters(model)
 
@@ -271,8 +257,7 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                                        max_length=suite.model.max_length,
                                        vocabulary=training_vocabulary(texts))
     else:
-        train_dataset = _TokenDataset(train_encoded)
-        collator = DataCollatorWithPadding(tokenizer)
+        train_dataset, collator = task.training_data(train_encoded, tokenizer, suite)
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
@@ -286,7 +271,7 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                 trained, train_dataset, collator = cached
             trainer = _EpochEvalTrainer(
                 model=trained, args=args, train_dataset=train_dataset, data_collator=collator,
-                eval_dataset=_TokenDataset(encoded["validation"]),  # scored by the recorder
+                eval_dataset=TokenDataset(encoded["validation"]),  # scored by the recorder
                 processing_class=tokenizer, callbacks=[recorder, *strategy_callbacks(spec)],
                 recorder=recorder, scored=model,
             )

@@ -124,3 +124,81 @@ drift = {{ enabled = false }}
 spectral = {{ enabled = false }}
 {extra}
 """
+
+
+# --------------------------------------------------------------------------- causal language models
+def write_word_tokenizer(directory: Path, words: list[str]) -> None:
+    """Save a word-level tokenizer (whitespace and punctuation split) with an end-of-text token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(["<|endoftext|>", "<unk>", *sorted(set(words))])}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                  pre_tokenizers.Punctuation()])
+    PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", unk_token="<unk>",
+                            bos_token="<|endoftext|>").save_pretrained(directory)
+
+
+def write_tiny_causal_lm(directory: Path, words: list[str], *, architecture: str = "gpt2") -> Path:
+    """Save a randomly initialised 2-layer causal LM (hidden 32; ``gpt2`` or ``llama``) and a
+    word-level tokenizer; GPT-2's tokenizer has no padding token, as the real one."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    directory.mkdir(parents=True, exist_ok=True)
+    write_word_tokenizer(directory, words)
+    vocabulary = len(set(words)) + 2
+    torch.manual_seed(0)
+    if architecture == "gpt2":
+        config = GPT2Config(vocab_size=vocabulary, n_positions=128, n_embd=32, n_layer=2, n_head=2,
+                            bos_token_id=0, eos_token_id=0)
+        model = GPT2LMHeadModel(config)
+    else:
+        config = LlamaConfig(vocab_size=vocabulary, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128,
+                             bos_token_id=0, eos_token_id=0, tie_word_embeddings=True)
+        model = LlamaForCausalLM(config)
+    model.save_pretrained(directory)
+    return directory
+
+
+def review_words(n: int = 400) -> list[str]:
+    """The words (and punctuation) of the built-in reviews, for a word-level vocabulary."""
+    import re
+
+    from overfit_lab.data.builtin import generate_reviews
+
+    frame = generate_reviews(n, 100, 100, seed=0)
+    words: set[str] = set()
+    for text in frame["text"]:
+        words.update(re.findall(r"\w+|[^\w\s]", text))
+    return sorted(words | set(POSITIVE + NEGATIVE + FILLER))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    return write_tiny_causal_lm(tmp_path_factory.mktemp("tiny-gpt2"), review_words(), architecture="gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return write_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama"), review_words(), architecture="llama")
+
+
+def tiny_lm_suite_dict(model: Path, **grid) -> dict:
+    """A causal-LM suite on a tiny model and the built-in reviews, small enough to train in seconds."""
+    return {
+        "name": "tiny-lm",
+        "task": {"type": "causal-lm"},
+        "model": {"name": str(model), "max_length": 48},
+        "data": {"builtin": "reviews", "builtin_options": {"n_train": 160, "n_validation": 40, "n_test": 40}},
+        "grid": {"train_sizes": [40], "epochs": [1, 3], "strategies": ["baseline"], "seeds": [0], **grid},
+        "recipe": {"learning_rate": 1e-2, "per_device_train_batch_size": 8, "lr_scheduler_type": "constant",
+                   "use_cpu": True},
+        "evaluation": {"batch_size": 32},
+        "diagnostics": {"checkpoints": ["final"], "robustness": {"subsample": 20, "severities": [0.2],
+                                                                  "ops": ["word_dropout", "casing"]},
+                        "drift": {"probe_size": 16}, "forgetting": {"max_documents": 16}},
+        "execution": {"workers": 1},
+    }

@@ -283,7 +283,8 @@ def test_run_diagnostics_keeps_nothing_of_a_failing_diagnostic(monkeypatch, tiny
 
     ctx = _bias_context(tiny_model, False, ["gender"], bias={"counterfactual": False})
     monkeypatch.setitem(checkpoint.DIAGNOSTICS, "robustness", half_done)
-    rows = checkpoint.run_diagnostics(ctx, ["robustness", "bias"])
+    adapters = {name: checkpoint.DIAGNOSTICS[name] for name in ("robustness", "bias")}
+    rows = checkpoint.run_diagnostics(ctx, adapters)
     assert ctx.failures == [{"checkpoint": ctx.checkpoint, "diagnostic": "robustness",
                              "reason": "ValueError: half done"}]
     assert ctx.examples == [] and any(r.metric == "bias_amplification" for r in rows)
@@ -294,7 +295,7 @@ def test_run_diagnostics_keeps_nothing_of_a_failing_diagnostic(monkeypatch, tiny
 
     monkeypatch.setitem(checkpoint.DIAGNOSTICS, "robustness", user_error)
     with pytest.raises(OverfitLabError, match="bad reference"):
-        checkpoint.run_diagnostics(ctx, ["robustness"])
+        checkpoint.run_diagnostics(ctx, {"robustness": checkpoint.DIAGNOSTICS["robustness"]})
 
 
 def test_failed_line_names_failed_cells_and_failed_diagnostics():

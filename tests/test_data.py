@@ -88,13 +88,13 @@ def test_dataset_dict_directory_uses_its_splits(tmp_path: Path, frame: pd.DataFr
 
 
 def test_unsupported_extension(tmp_path: Path) -> None:
-    path = tmp_path / "data.txt"
+    path = tmp_path / "data.xml"
     path.write_text("text,label\na,1\n")
     with pytest.raises(OverfitLabError) as info:
         read_table(path)
-    assert info.value.key == "data.path" and "'.txt'" in str(info.value)
+    assert info.value.key == "data.path" and "'.xml'" in str(info.value)
     err = _load_error({"path": str(path)})
-    assert err.key == "data.path" and "data.txt" in str(err)
+    assert err.key == "data.path" and "data.xml" in str(err)
 
 
 # --- labels and explicit splits -----------------------------------------------------------------

@@ -279,7 +279,8 @@ def _context(n_train: int, n_test: int, *, seed: int = 3):
     for name, values in losses.items():
         encoded[name], logits[name] = split(values)
     suite = SimpleNamespace(data=SimpleNamespace(seed=seed), grid=SimpleNamespace(train_sizes=[n_train]),
-                            diagnostics=SimpleNamespace(memorization=SimpleNamespace(nonmembers="test")))
+                            diagnostics=SimpleNamespace(memorization=SimpleNamespace(nonmembers="test")),
+                            task=SimpleNamespace(type="sequence-classification"))
     data = SimpleNamespace(test=pd.DataFrame({"label": np.zeros(n_test, dtype=int)}))
     labels = np.zeros(n_train, dtype=int)
     train_rows = pd.DataFrame({"label": labels, "clean_label": labels})

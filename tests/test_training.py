@@ -242,8 +242,11 @@ def test_a_task_type_decides_the_split_metrics_and_the_diagnostics(tiny_model, t
         confidence = float(probabilities.max(axis=1).mean())
         return {**classification_metrics(labels, logits), "mean_confidence": confidence}
 
+    from overfit_lab.diagnostics.registry import ADAPTERS
+
     task = dataclasses.replace(SEQUENCE_CLASSIFICATION, name="test-task", predict=predict,
                                split_metrics=split_metrics, diagnostics=("calibration",))
+    monkeypatch.setitem(ADAPTERS, "test-task", ADAPTERS["sequence-classification"])  # a task registers them
     for module in (training, scoring):
         monkeypatch.setattr(module, "task_of", lambda suite: task)
     suite = _suite(tiny_model, tiny_csv, diagnostics={"checkpoints": ["final"]})

@@ -90,8 +90,14 @@ class TaskData:
 
 
 def load_task_data(suite: Suite, *, source: str | Path = "<suite>") -> TaskData:
-    """Load, map and split the suite's data, then check it against the grid."""
-    data = _load_cached(suite.data.model_dump_json(), _file_stamps(suite.data))
+    """Load, map and split the suite's data, then check it against the grid.
+
+    For a causal LM (``[task] type = "causal-lm"``) only the text column is read: every row is a
+    document, labelled 0 (the built-in reviews keep their sentiment label, which only stratifies
+    the nested subsets).
+    """
+    data = _load_cached(suite.data.model_dump_json(), _file_stamps(suite.data),
+                        documents=suite.task.type == "causal-lm")
     n_pool = len(data.train)
     if max(suite.grid.train_sizes) > n_pool:
         raise OverfitLabError(
@@ -118,12 +124,16 @@ def _file_stamps(spec: DataSpec) -> tuple:
     return tuple(stamps)
 
 
+DOCUMENT_LABEL = "document"
+"""The one label name of a causal LM's documents."""
+
+
 @lru_cache(maxsize=4)
-def _load_cached(spec_json: str, stamps: tuple) -> TaskData:
-    return _load(DataSpec.model_validate_json(spec_json))
+def _load_cached(spec_json: str, stamps: tuple, documents: bool) -> TaskData:
+    return _load(DataSpec.model_validate_json(spec_json), documents=documents)
 
 
-def _load(spec: DataSpec) -> TaskData:
+def _load(spec: DataSpec, *, documents: bool = False) -> TaskData:
     if spec.builtin is not None:
         from .builtin import LABEL_NAMES, generate_reviews
 
@@ -138,8 +148,11 @@ def _load(spec: DataSpec) -> TaskData:
                         correlated_test=correlated if len(correlated) else None, leakage=leakage)
     parts = _read_parts(spec)
     for name, part in parts.items():
-        _check_columns(part, spec, name)
-    label_names, mapping = _label_mapping(pd.concat([p[spec.label_column] for p in parts.values()]))
+        _check_columns(part, spec, name, documents=documents)
+    if documents:
+        label_names, mapping = [DOCUMENT_LABEL], None
+    else:
+        label_names, mapping = _label_mapping(pd.concat([p[spec.label_column] for p in parts.values()]))
     for name, part in parts.items():
         parts[name] = _standardize(part, spec, mapping, name)
     for name in ("test", "validation"):  # held out from the training file unless given
@@ -209,9 +222,10 @@ def _hold_out(train: pd.DataFrame, spec: DataSpec, split: str) -> tuple[pd.DataF
     return train.iloc[held], train.iloc[rest]
 
 
-def _check_columns(frame: pd.DataFrame, spec: DataSpec, split: str) -> None:
+def _check_columns(frame: pd.DataFrame, spec: DataSpec, split: str, *, documents: bool = False) -> None:
     where = getattr(spec, split) or spec.path or spec.train
-    for key in ("text_column", "label_column"):
+    keys = ("text_column",) if documents else ("text_column", "label_column")
+    for key in keys:
         column = getattr(spec, key)
         if column not in frame.columns:
             raise OverfitLabError(
@@ -222,7 +236,7 @@ def _check_columns(frame: pd.DataFrame, spec: DataSpec, split: str) -> None:
         if column not in frame.columns:
             raise OverfitLabError(f"group column '{column}' is not in the {split} data.", file=where,
                                   key="data.group_columns", fix="remove it or correct its name.")
-    for key, what in (("text_column", "a text"), ("label_column", "a label")):
+    for key, what in (("text_column", "a text"), ("label_column", "a label"))[:len(keys)]:
         column = getattr(spec, key)
         for row, value in enumerate(frame[column] if frame[column].dtype == object else ()):
             if not (value is None or value is pd.NA or isinstance(value, str | int | float | np.generic)):
@@ -232,12 +246,15 @@ def _check_columns(frame: pd.DataFrame, spec: DataSpec, split: str) -> None:
                     fix="give one string or number per row (flatten lists and objects).")
 
 
-def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str) -> pd.DataFrame:
+def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict | None, split: str) -> pd.DataFrame:
+    """The split as ``text``, ``label`` (``0..K-1``) and the group columns; ``mapping`` ``None``:
+    documents of a causal LM, every label 0."""
     where = getattr(spec, split) or spec.path or spec.train
     if frame.empty:
         raise OverfitLabError(f"the {split} data is empty.", file=where, key="data",
                               fix="give a file with rows.")
-    out = pd.DataFrame({"text": frame[spec.text_column], "label": frame[spec.label_column]})
+    labels = frame[spec.label_column] if mapping is not None else 0
+    out = pd.DataFrame({"text": frame[spec.text_column], "label": labels}, index=frame.index)
     for column in spec.group_columns:
         out[column] = frame[column].astype(str).to_numpy()
     missing = out["text"].isna() | out["label"].isna()
@@ -245,7 +262,7 @@ def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str)
         raise OverfitLabError(f"{int(missing.sum())} {split} rows have no text or no label.", file=where,
                               key="data", fix="remove or fill those rows.")
     spellings: dict[str, list] = {}
-    for value in mapping:
+    for value in mapping or ():
         spellings.setdefault(str(value), []).append(value)
     clash = next((v for v in spellings.values() if len(v) > 1 and out["label"].isin(v).any()), None)
     if clash is not None:
@@ -256,6 +273,8 @@ def _standardize(frame: pd.DataFrame, spec: DataSpec, mapping: dict, split: str)
     out["text"] = out["text"].astype(str)
     if spec.drop_duplicates and split == "train":
         out = out.drop_duplicates(subset="text", keep="first")
+    if mapping is None:
+        return out.reset_index(drop=True)
     out["label"] = out["label"].map(mapping).astype(int)
     if split == "train":  # a classifier needs two labels to learn, a group column two groups
         label_names = [str(v) for v in mapping]

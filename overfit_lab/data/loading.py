@@ -1,4 +1,5 @@
-"""Read user data: CSV, TSV, JSONL/JSON, Parquet, or a ``datasets.save_to_disk`` directory."""
+"""Read user data: CSV, TSV, JSONL/JSON, Parquet, plain text (one document per line, for causal
+language models; column ``text``), or a ``datasets.save_to_disk`` directory."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ READERS = {
     ".json": lambda p: pd.read_json(p, lines=p.read_text(encoding="utf-8").lstrip()[:1] != "["),
     ".parquet": lambda p: pd.read_parquet(p),
     ".pq": lambda p: pd.read_parquet(p),
+    ".txt": lambda p: _read_lines(p),
 }
+
+
+def _read_lines(path: Path) -> pd.DataFrame:
+    """One document per non-empty line, in column ``text``."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return pd.DataFrame({"text": [line for line in lines if line]})
 
 
 def read_table(path: str | Path, *, key: str = "data.path") -> pd.DataFrame | dict[str, pd.DataFrame]:

@@ -37,6 +37,7 @@ _MODULES = {
     "classification": ("classification_metrics", "cross_entropy_loss"),
     "drift": ("frozen_states", "hidden_states", "layer_cka", "linear_cka", "weight_distance"),
     "generalization": ("best_epoch", "fit_verdict", "generalization_table", "loss_rise", "overfitting_onset"),
+    "language": ("language_model_metrics", "perplexity", "sequence_losses", "token_accuracy", "token_loss"),
     "memorization": (
         "membership_advantage",
         "membership_advantage_in_sample",

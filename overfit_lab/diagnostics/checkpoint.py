@@ -20,7 +20,7 @@ computed once per process.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import numpy as np
@@ -32,7 +32,8 @@ from ..rows import DiagnosticFields, DiagnosticRow
 from ..suite import Suite
 from .context import CheckpointContext
 
-__all__ = ["DIAGNOSTICS", "CheckpointContext", "failure_reason", "nonmember_source", "run_diagnostics"]
+__all__ = ["DIAGNOSTICS", "CheckpointContext", "drift", "failure_reason", "member_sample", "membership_rows",
+           "nonmember_source", "pretrained_key", "pretrained_model", "run_diagnostics", "spectral"]
 
 Row = DiagnosticFields
 ROC_GRID = np.linspace(0.0, 1.0, 21)
@@ -68,15 +69,40 @@ def _per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -log_softmax(logits.astype(np.float64), axis=1)[np.arange(len(labels)), labels]
 
 
-def _memorization(ctx: CheckpointContext) -> list[Row]:
+def membership_rows(members: np.ndarray, others: np.ndarray, *, seed: int) -> list[Row]:
+    """The loss-threshold membership attack's figures on equally many member and non-member
+    losses: advantage (cross-fitted) with its interval, Yeom's advantage, AUC, the number
+    compared, and the best TPR at each FPR of a fixed grid (for the report's ROC)."""
     from .memorization import (
         membership_advantage,
         membership_advantage_interval,
         membership_advantage_yeom,
         membership_auc,
         membership_roc,
-        noise_memorization_rate,
     )
+
+    low, high = membership_advantage_interval(members, others, seed=seed)
+    rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others, seed=seed)},
+            {"metric": "membership_advantage_low", "value": low},
+            {"metric": "membership_advantage_high", "value": high},
+            {"metric": "membership_advantage_yeom", "value": membership_advantage_yeom(members, others)},
+            {"metric": "membership_n", "value": float(len(others))},
+            {"metric": "membership_auc", "value": membership_auc(members, others)}]
+    roc = membership_roc(members, others)
+    at = np.searchsorted(roc["fpr"].to_numpy(), ROC_GRID, side="right") - 1
+    for fpr, tpr in zip(ROC_GRID, roc["tpr"].to_numpy()[at], strict=True):
+        # the grid point k/20 as written in decimal (linspace puts 0.15000000000000002 there)
+        rows.append({"metric": "membership_roc_tpr", "value": float(tpr), "fpr": round(float(fpr), 2)})
+    return rows
+
+
+def member_sample(n_members: int, m: int, *, seed: int) -> np.ndarray:
+    """Which ``m`` of ``n_members`` training rows the attack uses (sorted positions, fixed by ``seed``)."""
+    return np.sort(np.random.default_rng(seed).permutation(n_members)[:m])
+
+
+def _memorization(ctx: CheckpointContext) -> list[Row]:
+    from .memorization import noise_memorization_rate
 
     # members: the training subset; non-members: as many rows that chose nothing (early stopping
     # and the best checkpoint read validation), the same rows for every cell of a run. Equal
@@ -84,22 +110,9 @@ def _memorization(ctx: CheckpointContext) -> list[Row]:
     seed = ctx.suite.data.seed
     train_losses = _per_example_loss(ctx.logits["train"], ctx.encoded["train"].labels)
     source, others = _nonmember_losses(ctx, len(train_losses))
-    m = len(others)
-    members = train_losses[np.sort(np.random.default_rng(seed).permutation(len(train_losses))[:m])]
-    low, high = membership_advantage_interval(members, others, seed=seed)
-    rows = [{"metric": "membership_advantage", "value": membership_advantage(members, others, seed=seed)},
-            {"metric": "membership_advantage_low", "value": low},
-            {"metric": "membership_advantage_high", "value": high},
-            {"metric": "membership_advantage_yeom", "value": membership_advantage_yeom(members, others)},
-            {"metric": "membership_n", "value": float(m)},
-            {"metric": "membership_nonmembers_unused", "value": float(source == "pool")},
-            {"metric": "membership_auc", "value": membership_auc(members, others)}]
-    roc = membership_roc(members, others)
-    # for the report: the best TPR the attack reaches at each FPR of a fixed grid
-    at = np.searchsorted(roc["fpr"].to_numpy(), ROC_GRID, side="right") - 1
-    for fpr, tpr in zip(ROC_GRID, roc["tpr"].to_numpy()[at], strict=True):
-        # the grid point k/20 as written in decimal (linspace puts 0.15000000000000002 there)
-        rows.append({"metric": "membership_roc_tpr", "value": float(tpr), "fpr": round(float(fpr), 2)})
+    members = train_losses[member_sample(len(train_losses), len(others), seed=seed)]
+    rows = membership_rows(members, others, seed=seed)
+    rows.append({"metric": "membership_nonmembers_unused", "value": float(source == "pool")})
     noisy, clean = ctx.train_rows["label"].to_numpy(), ctx.train_rows["clean_label"].to_numpy()
     if (noisy != clean).any():
         predicted = ctx.logits["train"].argmax(axis=1)
@@ -332,35 +345,44 @@ def _bias(ctx: CheckpointContext) -> list[Row]:
 
 
 @lru_cache(maxsize=2)
-def _pretrained(model_path: str, n_labels: int, trust_remote_code: bool,
-                allow_pickle: bool = False) -> nn.Module:
-    from ..models import load_classifier
+def pretrained_model(task: str, model_path: str, n_labels: int, trust_remote_code: bool,
+                     allow_pickle: bool = False) -> nn.Module:
+    """The pretrained model of ``task`` (a classifier with an untrained head), in eval mode, once
+    per process."""
+    from ..tasks import TASKS
 
     labels = [str(i) for i in range(n_labels)]
-    model = load_classifier(model_path, labels, trust_remote_code=trust_remote_code,
-                            allow_pickle=allow_pickle)
+    model = TASKS[task].load_pretrained(model_path, labels, trust_remote_code=trust_remote_code,
+                                        allow_pickle=allow_pickle)
     return model.eval()
 
 
+def pretrained_key(ctx: CheckpointContext, diagnostic: str) -> tuple:
+    """:func:`pretrained_model`'s arguments for ``ctx``'s cell."""
+    if ctx.pretrained_path is None:
+        raise ValueError(f"{diagnostic} needs the pretrained model the fine-tuning started from "
+                         "(pretrained_path)")
+    return (ctx.task.name, ctx.pretrained_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code,
+            ctx.suite.model.allow_pickle)
+
+
 @lru_cache(maxsize=2)
-def _pretrained_states(model_path: str, n_labels: int, trust_remote_code: bool, allow_pickle: bool, tokenizer,
-                       probe: tuple, max_length: int, batch_size: int) -> list[np.ndarray]:
+def _pretrained_states(task: str, model_path: str, n_labels: int, trust_remote_code: bool, allow_pickle: bool,
+                       tokenizer, probe: tuple, max_length: int, batch_size: int) -> list[np.ndarray]:
     from .drift import hidden_states
 
-    pretrained = _pretrained(model_path, n_labels, trust_remote_code, allow_pickle)
+    pretrained = pretrained_model(task, model_path, n_labels, trust_remote_code, allow_pickle)
     return hidden_states(pretrained, tokenizer, list(probe),
                          max_length=max_length, batch_size=batch_size)
 
 
-def _drift(ctx: CheckpointContext) -> list[Row]:
+def drift(ctx: CheckpointContext) -> list[Row]:
+    """CKA of every layer's hidden states and relative weight distance, against the pretrained model."""
     from .drift import frozen_states, layer_cka, weight_distance
 
     spec = ctx.suite.diagnostics.drift
-    if ctx.pretrained_path is None:
-        raise ValueError("drift needs the pretrained model the fine-tuning started from (pretrained_path)")
-    key = (ctx.pretrained_path, ctx.data.n_classes, ctx.suite.model.trust_remote_code,
-           ctx.suite.model.allow_pickle)
-    pretrained = _pretrained(*key)
+    key = pretrained_key(ctx, "drift")
+    pretrained = pretrained_model(*key)
     probe = tuple(ctx.data.validation["text"].tolist()[: spec.probe_size])
     size = {"max_length": ctx.suite.model.max_length, "batch_size": ctx.suite.evaluation.batch_size}
     pretrained_states = _pretrained_states(*key, ctx.tokenizer, probe, **size)
@@ -380,7 +402,8 @@ def _drift(ctx: CheckpointContext) -> list[Row]:
     return rows
 
 
-def _spectral(ctx: CheckpointContext) -> list[Row]:
+def spectral(ctx: CheckpointContext) -> list[Row]:
+    """The power-law exponent of every weight matrix's spectrum."""
     from .spectral import weight_alphas
 
     alphas = weight_alphas(ctx.model)
@@ -396,8 +419,8 @@ DIAGNOSTICS: dict[str, Callable[[CheckpointContext], list[Row]]] = {
     "memorization": _memorization,
     "robustness": _robustness,
     "bias": _bias,
-    "drift": _drift,
-    "spectral": _spectral,
+    "drift": drift,
+    "spectral": spectral,
 }
 
 
@@ -410,9 +433,11 @@ def failure_reason(exc: BaseException) -> str:
     return text if len(text) <= REASON_LENGTH else text[: REASON_LENGTH - 1] + "…"
 
 
-def run_diagnostics(ctx: CheckpointContext, names: Iterable[str] | None = None) -> list[DiagnosticRow]:
-    """Every enabled diagnostic on ``ctx``'s checkpoint (of ``names``, the ones the task applies;
-    default all), as store rows.
+def run_diagnostics(ctx: CheckpointContext,
+                    adapters: Mapping[str, Callable[[CheckpointContext], list[Row]]] | None = None,
+                    ) -> list[DiagnosticRow]:
+    """Every enabled diagnostic of ``adapters`` (the task's, ``registry.ADAPTERS[task]``; default
+    :data:`DIAGNOSTICS`, a classifier's) on ``ctx``'s checkpoint, as store rows.
 
     A diagnostic that raises (anything but a user error, :class:`~overfit_lab.errors.OverfitLabError`,
     or an interrupt) does not stop the others or the cell: none of its rows or examples are
@@ -422,9 +447,8 @@ def run_diagnostics(ctx: CheckpointContext, names: Iterable[str] | None = None) 
     from ..errors import OverfitLabError
 
     out = []
-    names = set(DIAGNOSTICS if names is None else names)
-    for name, diagnostic in DIAGNOSTICS.items():
-        if name not in names or not getattr(ctx.suite.diagnostics, name).enabled:
+    for name, diagnostic in (DIAGNOSTICS if adapters is None else adapters).items():
+        if not getattr(ctx.suite.diagnostics, name).enabled:
             continue
         examples, started = len(ctx.examples), time.perf_counter()
         try:

@@ -20,6 +20,7 @@ from ..data import TaskData
 from ..predict import Encoded, encode, predict_logits
 from ..rows import Checkpoint, ExampleKind, ExampleRow
 from ..suite import Suite
+from ..tasks import TaskType, task_of
 
 __all__ = ["EXAMPLES_PER_KIND", "CheckpointContext"]
 
@@ -37,7 +38,9 @@ class CheckpointContext:
     data: TaskData
     train_rows: pd.DataFrame  # the cell's training subset: text, label (as trained), clean_label, groups
     encoded: dict[str, Encoded]  # "train" (the subset), "validation", "test"
-    logits: dict[str, np.ndarray]  # clean logits of the same splits at this checkpoint
+    # the task's clean outputs of the same splits at this checkpoint: logits for a classifier,
+    # per-document next-token statistics for a causal LM (TaskType.predict)
+    logits: dict[str, np.ndarray]
     # the pretrained model the fine-tuning started from: drift (CKA, weight distance) compares with
     # it (None: not known, as for an audit without a reference, where drift is switched off)
     pretrained_path: str | None
@@ -49,6 +52,11 @@ class CheckpointContext:
     examples: list[ExampleRow] = field(default_factory=list)
     # the diagnostics that raised at this checkpoint: {"checkpoint", "diagnostic", "reason"}
     failures: list[dict] = field(default_factory=list)
+    task: TaskType | None = None  # None: the suite's (tasks.task_of)
+
+    def __post_init__(self) -> None:
+        if self.task is None:
+            self.task = task_of(self.suite)
 
     @contextmanager
     def forward_pass(self, n_examples: int) -> Iterator[None]:
@@ -66,6 +74,15 @@ class CheckpointContext:
             encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
                              max_length=self.suite.model.max_length)
             return predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
+
+    def outputs_of(self, texts: list[str], model: nn.Module | None = None) -> np.ndarray:
+        """The task's outputs (``TaskType.predict``) on arbitrary texts, through ``model``
+        (default: the checkpoint's)."""
+        with self.forward_pass(len(texts)):
+            encoded = self.task.encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
+                                       max_length=self.suite.model.max_length)
+            return self.task.predict(self.model if model is None else model, encoded,
+                                     batch_size=self.suite.evaluation.batch_size)
 
     def predict_texts(self, texts: list[str]) -> np.ndarray:
         """Class probabilities of arbitrary texts."""

@@ -5,7 +5,9 @@ last epoch):
 
 * gap, signed so that a positive gap means the model fits its training data better than
   unseen data: ``gap_accuracy = acc_train - acc_val``, ``gap_macro_f1 = F1_train - F1_val``,
-  ``gap_loss = L_val - L_train`` (losses measured in eval mode, without label smoothing);
+  ``gap_loss = L_val - L_train`` (losses measured in eval mode, without label smoothing); for a
+  causal LM (token-level loss, next-token accuracy) also the perplexity ratio
+  ``perplexity_ratio = PPL_val / PPL_train = exp(gap_loss)``;
 * best epoch: ``t* = argmin_t L_t`` (the first one on ties);
 * rise of epoch ``t`` over the minimum: ``r_t = (L_t - L_t*) / L_t*``; the loss rise is ``r_T``;
 * falling at the end: ``L_{T-1} - L_T > still_falling · L_{T-1}``.
@@ -58,6 +60,7 @@ __all__ = [
 ]
 
 VERDICTS = ("under-trained", "well fit", "overfit", "undetermined")
+SPLIT_METRICS = ("loss", "accuracy", "macro_f1", "perplexity")
 DEFAULT_THRESHOLDS = VerdictSpec()
 
 
@@ -178,12 +181,18 @@ def generalization_table(cells: pd.DataFrame, metrics: pd.DataFrame,
                          thresholds: VerdictSpec = DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """One row per finished cell and grid epoch value, with gaps, best epoch, onset and verdict.
 
+    Columns ``{split}_{metric}`` for the split metrics the run stored (:data:`SPLIT_METRICS`).
+
     An epoch value past an early stop reads the last trained epoch (a separate run of that many
     epochs stops at the same point).
     """
     finished = cells[cells["status"] == "finished"]
     wide = metrics.pivot_table(index=["cell_id", "epoch"], columns=["split", "metric"], values="value",
                                aggfunc="first")
+    # the task's split metrics: loss and accuracy always (for a causal LM, token-level), macro_f1
+    # for a classifier, perplexity for a causal LM
+    stored = set(wide.columns.get_level_values("metric")) if len(wide.columns) else set()
+    measured = [m for m in SPLIT_METRICS if m in stored or m in ("loss", "accuracy")]
     rows = []
     for cell in finished.itertuples(index=False):
         curve = wide.loc[cell.cell_id].sort_index()
@@ -200,12 +209,14 @@ def generalization_table(cells: pd.DataFrame, metrics: pd.DataFrame,
                    "seed": cell.seed, "label_noise": cell.label_noise, "epochs": int(value),
                    "trained_epochs": epoch}
             for split in ("train", "validation", "test"):
-                for metric in ("loss", "accuracy", "macro_f1"):
+                for metric in measured:
                     row[f"{split}_{metric}"] = at.get((split, metric), np.nan)
+            row.update(gap_loss=row["validation_loss"] - row["train_loss"], gap_accuracy=gap_acc)
+            if "macro_f1" in measured:
+                row["gap_macro_f1"] = row["train_macro_f1"] - row["validation_macro_f1"]
+            if "perplexity" in measured:
+                row["perplexity_ratio"] = row["validation_perplexity"] / row["train_perplexity"]
             row.update(
-                gap_loss=row["validation_loss"] - row["train_loss"],
-                gap_accuracy=gap_acc,
-                gap_macro_f1=row["train_macro_f1"] - row["validation_macro_f1"],
                 best_epoch=best_epoch(val_loss) if finite else np.nan,
                 best_validation_loss=float(np.nanmin(val_loss)) if finite else np.nan,
                 loss_rise=loss_rise(val_loss) if finite else np.nan,

@@ -173,9 +173,19 @@ def powerlaw_alpha(eigenvalues: np.ndarray, *, xmin: float | None = None, min_ta
     return _result(alpha, float(cut), d, n)
 
 
+def _conv1d() -> tuple[type[nn.Module], ...]:
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:  # transformers absent: plain PyTorch models only
+        return ()
+    return (Conv1D,)
+
+
 def weight_alphas(model: nn.Module, *, min_size: int = WW_MIN_EVALS,
                   include_embeddings: bool = False) -> pd.DataFrame:
-    """Power-law exponent of the ESD of every ``nn.Linear`` weight matrix of a model.
+    """Power-law exponent of the ESD of every ``nn.Linear`` weight matrix of a model (and every
+    transformers ``Conv1D``, GPT-2's linear layer with the weight stored transposed, which has the
+    same singular values).
 
     Parameters
     ----------
@@ -199,7 +209,8 @@ def weight_alphas(model: nn.Module, *, min_size: int = WW_MIN_EVALS,
     """
     if min_size < 2:
         raise ValueError(f"min_size must be >= 2; got {min_size}")
-    kinds: tuple[type[nn.Module], ...] = (nn.Linear, nn.Embedding) if include_embeddings else (nn.Linear,)
+    embeddings = (nn.Embedding,) if include_embeddings else ()
+    kinds: tuple[type[nn.Module], ...] = (nn.Linear, *_conv1d(), *embeddings)
     rows = []
     for name, module in model.named_modules():
         weight = getattr(module, "weight", None)

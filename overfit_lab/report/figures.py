@@ -46,7 +46,9 @@ def learning_curves(run: RunResult) -> go.Figure | None:
     finished = run.cells[run.cells["status"] == "finished"]["cell_id"].tolist()
     if metrics.empty or not finished:
         return None
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    language = run.task.name == "causal-lm"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("token loss" if language else "loss",
+                                                        "next-token accuracy" if language else "accuracy"))
     series = [("train", "loss", 1, "#1f77b4", "solid"), ("validation", "loss", 1, "#d62728", "solid"),
               ("train", "accuracy", 2, "#1f77b4", "dot"), ("validation", "accuracy", 2, "#d62728", "dot")]
     buttons, shapes_per_cell = [], []

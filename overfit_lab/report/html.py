@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..scores import SCORES
+from ..scores import ALL_SCORES, SCORES
 from ..store import write_text_atomic
-from . import figures, sections
+from . import figures, sections, sections_lm
 from .formatting import interval, p_value, signed_interval
 from .sections import fmt_row
 
@@ -29,8 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["render_report", "write_comparison", "write_report"]
 
 REPORT_NAME = "report.html"
-SUMMARY_SCORES = ("test_accuracy", "validation_accuracy", "gap_accuracy", "gap_loss", "worst_robustness_drop",
-                  "bias_amplification", "ece", "membership_advantage", "mean_cka")
+SUMMARY_SCORES = {
+    "sequence-classification": ("test_accuracy", "validation_accuracy", "gap_accuracy", "gap_loss",
+                                "worst_robustness_drop", "bias_amplification", "ece", "membership_advantage",
+                                "mean_cka"),
+    "causal-lm": ("test_perplexity", "perplexity_ratio", "test_accuracy", "gap_loss",
+                  "worst_perplexity_change", "forgetting_ratio", "membership_advantage",
+                  "extraction_advantage", "mean_cka"),
+}
+"""The scores of the report's summary table, per task type."""
 
 
 def write_report(run: RunResult, output: str | Path | None = None) -> Path:
@@ -60,7 +67,8 @@ def render_report(run: RunResult) -> str:
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "headline": _headline(run),
         "summary": _summary_rows(run, summary),
-        "summary_columns": [SCORES[m].label for m in SUMMARY_SCORES if m in set(summary.get("metric", []))],
+        "summary_columns": [SCORES[m].label for m in SUMMARY_SCORES[run.task.name]
+                            if m in set(summary.get("metric", []))],
         "comparisons": _comparison_rows(comparisons),
         "reference": run.suite.reference_strategy,
         "statistics": run.suite.statistics,
@@ -75,6 +83,9 @@ def render_report(run: RunResult) -> str:
         "counterfactual": sections.counterfactual_rows(run),
         "membership": sections.membership_rows(run),
         "membership_source": run.membership_nonmembers,
+        "language": sections_lm.language_rows(run) if run.task.name == "causal-lm" else [],
+        "perplexity_changes": sections_lm.perplexity_change_rows(run) if run.task.name == "causal-lm" else [],
+        "skipped": run.task.skipped,
         "failed": run.cells[run.cells["status"] != "finished"][["cell_id", "reason"]].to_dict("records"),
         "suite_json": run.suite.to_json(),
         "leakage": run.leakage.lines(),
@@ -113,14 +124,17 @@ def _ci_method(run: RunResult) -> str:
 def _headline(run: RunResult) -> dict:
     """The analysis' headline (who wins where, the worst overfitting, the power note) in words."""
     facts, reference = run.headline, run.suite.reference_strategy
+    quality = SCORES[facts["quality"]].description.split(" (")[0]
     per_size = []
     for item in facts["per_size"]:
         status = item["status"]
         if status == "audit":
             audited = item["scores"]
             text = (f"audit of an existing model (no training): training vs held-out "
-                    f"{run.audit.held_out} data, accuracy gap {audited['gap_accuracy']:.3f}, "
-                    f"loss gap {audited['gap_loss']:.3f}")
+                    f"{run.audit.held_out} data, {ALL_SCORES['gap_accuracy'].description} "
+                    f"{audited['gap_accuracy']:.3f}, loss gap {audited['gap_loss']:.3f}")
+            if "perplexity_ratio" in audited:
+                text += f", perplexity ratio {audited['perplexity_ratio']:.3f}"
             kind = "bad" if item["overfit"] else "neutral"
         elif status == "one strategy":
             text, kind = "only one strategy: nothing to compare", "neutral"
@@ -128,13 +142,13 @@ def _headline(run: RunResult) -> dict:
             text, kind = "one seed: no significance can be claimed", "neutral"
         elif status == "better":
             best, *others = item["better"]
-            text = (f"{best.strategy} beats {reference} on test accuracy by {best.mean_difference:+.3f} "
+            text = (f"{best.strategy} beats {reference} on {quality} by {best.mean_difference:+.3f} "
                     f"(adjusted p = {best.p_adjusted:.3g})")
             if others:
                 text += f"; also better: {', '.join(r.strategy for r in others)}"
             kind = "good"
         else:
-            text, kind = f"no strategy is significantly better than {reference} on test accuracy", "neutral"
+            text, kind = f"no strategy is significantly better than {reference} on {quality}", "neutral"
         if item["worse"]:
             text += f"; significantly worse: {', '.join(item['worse'])}"
         per_size.append({"size": item["size"], "text": text, "kind": kind})
@@ -145,7 +159,10 @@ def _headline(run: RunResult) -> dict:
                  "p_adjusted": p_value(closest.p_adjusted), "t_p": p_value(closest.t_pvalue),
                  "strategy": closest.strategy, "size": int(closest.train_size),
                  "metric": SCORES[closest.metric].label, "difference": f"{closest.mean_difference:+.3f}"}
-    return {**facts, "per_size": per_size, "power": power}
+    worst = facts["worst"]
+    if worst is not None:
+        worst = {**worst, "gap_label": ALL_SCORES[worst["gap_name"]].description}
+    return {**facts, "per_size": per_size, "power": power, "worst": worst}
 
 
 def _summary_rows(run: RunResult, summary: pd.DataFrame) -> list[dict]:
@@ -156,7 +173,7 @@ def _summary_rows(run: RunResult, summary: pd.DataFrame) -> list[dict]:
     for (size, noise, strategy), part in sorted(summary.groupby(["train_size", "label_noise", "strategy"]),
                                                 key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99))):
         values = part.set_index("metric")
-        cells = [fmt_row(values.loc[m]) for m in SUMMARY_SCORES if m in values.index]
+        cells = [fmt_row(values.loc[m]) for m in SUMMARY_SCORES[run.task.name] if m in values.index]
         rows.append({"size": int(size), "noise": noise, "strategy": strategy, "values": cells})
     return rows
 

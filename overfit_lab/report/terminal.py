@@ -12,9 +12,17 @@ from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 
-from ..scores import SCORES
+from ..scores import ALL_SCORES, SCORES
 from .console import GridProgress, TerminalProgress, make_console
-from .formatting import NONMEMBERS, compact, compact_mean, p_value, seed_rows, signed_interval
+from .formatting import compact, compact_mean, p_value, seed_rows, signed_interval
+from .notes import (
+    extraction_note,
+    forgetting_note,
+    left_out_note,
+    membership_note,
+    perplexity_change_note,
+    robustness_note,
+)
 
 if TYPE_CHECKING:
     from ..analysis import RunResult
@@ -42,11 +50,10 @@ def _verdicts(values: pd.Series) -> str:
     return ",".join(f"[{VERDICT_STYLE.get(v, '')}]{VERDICT_CODE.get(v, '?')}[/]" for v in values)
 
 
-SUMMARY_COLUMNS = ("validation_accuracy", "test_accuracy", "gap_accuracy", "gap_loss")
-
-
 def summary_table(run: RunResult) -> Table:
-    """Per train size x strategy at the largest epoch value: mean ± 95% CI over seeds."""
+    """Per train size x strategy at the largest epoch value: mean ± 95% CI over seeds of the
+    task's summary scores (``TaskType.summary``)."""
+    columns = run.task.summary
     table_rows = run.generalization
     epochs = max(run.suite.grid.epochs)
     seeds = len(run.suite.grid.seeds)
@@ -56,12 +63,15 @@ def summary_table(run: RunResult) -> Table:
     if run.audit is not None:
         title = (f"{run.suite.name}: no training; 'val' and the gaps use the held-out "
                  f"{run.audit.held_out} data")
-    caption = None
+    notes = []
     if seeds > 1:
-        caption = "verdict per seed: " + ", ".join(f"{c} {v}" for v, c in VERDICT_CODE.items())
+        notes.append("verdict per seed: " + ", ".join(f"{c} {v}" for v, c in VERDICT_CODE.items()))
+    if run.task.name == "causal-lm":
+        notes.append("PPL: perplexity (exp of the mean token loss); acc: next-token accuracy; PPL ratio: "
+                     "validation / train perplexity")
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True, caption=caption, caption_justify="left")
-    for column in ("size", "strategy", "val acc", "test acc", "acc gap", "loss gap", "best ep", "verdict"):
+                  collapse_padding=True, caption="\n".join(notes) or None, caption_justify="left")
+    for column in ("size", "strategy", *(ALL_SCORES[m].label for m in columns), "best ep", "verdict"):
         table.add_column(column, justify="left" if column in ("strategy", "verdict") else "right",
                          no_wrap=column != "verdict")
     if table_rows.empty:
@@ -71,17 +81,18 @@ def summary_table(run: RunResult) -> Table:
     order = {name: i for i, name in enumerate(run.suite.grid.strategies)}
     noisy = last["label_noise"].nunique() > 1
     groups = sorted(last.groupby(keys), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99)))
-    seeds = seed_rows(run.over_seeds(SUMMARY_COLUMNS), tuple(keys))
+    seeds = seed_rows(run.over_seeds(columns), tuple(keys))
     for (size, noise, strategy), rows in groups:
         size_text = f"{size}" + (f" (noise {noise:g})" if noisy else "")
         table.add_row(size_text, strategy,
-                      *(_fmt(seeds, (size, noise, strategy, m)) for m in SUMMARY_COLUMNS),
+                      *(_fmt(seeds, (size, noise, strategy, m)) for m in columns),
                       ",".join(str(int(e)) for e in rows["best_epoch"]),
                       _verdicts(rows["verdict"]))
     return table
 
 
-DIAGNOSTIC_SCORES = ("worst_robustness_drop", "bias_amplification", "ece", "membership_advantage", "mean_cka",
+DIAGNOSTIC_SCORES = ("worst_robustness_drop", "worst_perplexity_change", "bias_amplification", "ece",
+                     "membership_advantage", "extraction_advantage", "forgetting_ratio", "mean_cka",
                      "mean_alpha")
 MARK = {"better": "[green]▲[/]", "worse": "[red]▼[/]"}
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
@@ -104,77 +115,21 @@ def diagnostics_table(run: RunResult, scores: pd.DataFrame | None = None) -> Tab
     seeds = seed_rows(run.over_seeds(present, by=("train_size", "strategy")), ("train_size", "strategy"))
     for (size, strategy), _ in _ordered_groups(run, scores, ["train_size", "strategy"]):
         table.add_row(str(size), strategy, *(_fmt(seeds, (size, strategy, name)) for name in present))
-    if "mean_cka" in present:
-        note = ("mean CKA: debiased linear CKA with the pretrained model, mean over trainable layers "
-                "(frozen layers score 1 by construction and are left out; '-': every layer frozen)")
-        table.caption = f"{table.caption}\n{note}" if table.caption else note
-        table.caption_justify = "left"
-    if "worst_robustness_drop" in present:
-        note = _robustness_note(run)
-        table.caption = f"{table.caption}\n{note}" if table.caption else note
-        table.caption_justify = "left"
-    if "membership_advantage" in present:
-        note = _membership_note(run)
-        table.caption = f"{table.caption}\n{note}" if table.caption else note
-        table.caption_justify = "left"
-    if "bias_amplification" in present and (note := _left_out_note(run)):
-        table.caption = f"{table.caption}\n{note}" if table.caption else note
-        table.caption_justify = "left"
+    described = {
+        "mean_cka": lambda run: ("mean CKA: debiased linear CKA with the pretrained model, mean over "
+                                 "trainable layers (frozen layers score 1 by construction and are left "
+                                 "out; '-': every layer frozen)"),
+        "worst_robustness_drop": robustness_note, "worst_perplexity_change": perplexity_change_note,
+        "membership_advantage": membership_note, "extraction_advantage": extraction_note,
+        "forgetting_ratio": forgetting_note, "bias_amplification": left_out_note}
+    notes = [describe(run) for name, describe in described.items() if name in present]
+    notes = [note for note in notes if note]
+    if run.task.skipped:
+        notes.append(f"not measured for a {run.task.name} task: "
+                     + "; ".join(f"{name} ({why})" for name, why in run.task.skipped.items()))
+    if notes:
+        table.caption, table.caption_justify = "\n".join(notes), "left"
     return table
-
-
-LEFT_OUT_SHOWN = 6
-
-
-def _left_out_note(run: RunResult) -> str:
-    """The subgroups bias amp left out (the first few; the report lists them all)."""
-    from .sections import left_out_notes
-
-    notes = left_out_notes(run)
-    if not notes:
-        return ""
-    more = len(notes) - LEFT_OUT_SHOWN
-    shown = "; ".join(notes[:LEFT_OUT_SHOWN]) + (f"; and {more} more (see the report)" if more > 0 else "")
-    return (f"bias amp: groups with fewer than {run.suite.diagnostics.bias.min_group_size} training or test "
-            f"rows left out: {shown}")
-
-
-def _robustness_note(run: RunResult) -> str:
-    """What the worst drop is: the ops' headline severities (one in words), its upward bias and the
-    mean half-width of its within-cell paired interval."""
-    from ..diagnostics.perturb import CHARACTER_OPS, describe_severity, headline_severities
-
-    spec = run.suite.diagnostics.robustness
-    headline = headline_severities(spec.ops, spec.headline)
-    used = {op: value for op, value in headline.items() if value is not None}
-    note = ("worst drop: the largest accuracy drop over the ops at their headline severity ("
-            + (", ".join(f"{op} {value:g}" for op, value in used.items()) or "none"))
-    if len(used) < len(headline):
-        note += f"; curves only: {', '.join(op for op in headline if op not in used)}"
-    note += ")"
-    char = next((op for op in used if op in CHARACTER_OPS), None)
-    if char is not None:
-        note += f"; {char} {used[char]:g} = {describe_severity(char, used[char])}"
-    note += "; a maximum over noisy drops, so biased upward"
-    ends = run.within_cell_interval("worst_robustness_drop", "worst_robustness_drop_n")
-    if not np.isnan(ends["half"]):
-        note += (f"; its paired 95% interval (Newcombe) is ±{ends['half']:.2f} on average on "
-                 f"{ends['n_median']:.0f} test texts (report.html shows it per cell)")
-    return note
-
-
-def _membership_note(run: RunResult) -> str:
-    """What MIA adv is, with the run's m and the mean 95% interval half-width of one cell."""
-    ends = run.within_cell_interval("membership_advantage", "membership_n")
-    low, high = ends["n_min"], ends["n_max"]
-    m = "" if np.isnan(low) else (f" (m = {int(low)})" if low == high else f" (m = {int(low)}-{int(high)})")
-    others = NONMEMBERS[run.membership_nonmembers]
-    note = ("MIA adv: loss-threshold membership advantage TPR - FPR, threshold cross-fitted (chance level 0; "
-            f"below 0 is noise); members: training rows, non-members: as many {others}{m}")
-    if not np.isnan(ends["half"]):
-        note += (f"; 95% interval of one cell about ±{ends['half']:.2f} (per size and strategy in the "
-                 "HTML report)")
-    return note
 
 
 def _ordered_groups(run: RunResult, frame: pd.DataFrame, keys: list[str]):
@@ -184,9 +139,10 @@ def _ordered_groups(run: RunResult, frame: pd.DataFrame, keys: list[str]):
 
 def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
                      comparisons: pd.DataFrame | None = None) -> Table | None:
-    """Per size, strategies ranked by mean test accuracy, with the paired difference from the
-    reference strategy for test accuracy and the accuracy gap, the corrected p-value and a mark
-    where the difference is significant (▲ better, ▼ worse)."""
+    """Per size, strategies ranked by the task's test score (``TaskType.compared``: test accuracy,
+    a causal LM's test perplexity), with the paired difference from the reference strategy for it
+    and for the gap (accuracy gap, perplexity ratio), the corrected p-value and a mark where the
+    difference is significant (▲ better, ▼ worse)."""
     scores = run.scores if scores is None else scores
     if scores.empty or scores["strategy"].nunique() < 2:
         return None
@@ -195,7 +151,10 @@ def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
     table = Table(title=f"strategies against '{reference}', paired by seed", title_justify="left",
                   header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
-    columns = ("size", "#", "strategy", "test acc", "Δ test acc", "p adj", "acc gap", "Δ acc gap", "p adj")
+    quality, gap = run.task.compared
+    labels = [SCORES[quality].label, SCORES[gap].label]
+    columns = ("size", "#", "strategy", labels[0], f"Δ {labels[0]}", "p adj", labels[1], f"Δ {labels[1]}",
+               "p adj")
     for column in columns:
         table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True,
                          overflow="ellipsis", max_width=16 if column == "strategy" else None)
@@ -205,11 +164,12 @@ def comparison_table(run: RunResult, scores: pd.DataFrame | None = None,
     noisy = scores["label_noise"].nunique() > 1
     seeds = seed_rows(run.summary, ("train_size", "label_noise", "strategy"))
     for i, ((size, noise), rows) in enumerate(groups):
-        means = pd.Series({name: seeds[(size, noise, name, "test_accuracy")]["mean"]
-                           for name in sorted(rows["strategy"].unique())}).sort_values(ascending=False)
+        means = pd.Series({name: seeds[(size, noise, name, quality)]["mean"]
+                           for name in sorted(rows["strategy"].unique())})
+        means = means.sort_values(ascending=not SCORES[quality].higher_is_better)
         for rank, strategy in enumerate(means.index, start=1):
             parts = []
-            for metric in ("test_accuracy", "gap_accuracy"):
+            for metric in (quality, gap):
                 parts.append(_fmt(seeds, (size, noise, strategy, metric)))
                 parts += _difference(by_key.get((size, noise, strategy, metric)), strategy == reference)
             label = f"{size}" + (f" n{noise:g}" if noisy else "")

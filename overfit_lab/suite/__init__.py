@@ -3,13 +3,14 @@
 A suite has these sections (see ``suites/*.toml`` for complete examples)::
 
     name = "quickstart"
+    [task]         type: sequence-classification (default) or causal-lm; sequences: truncate or pack
     [model]        name (alias or local HF directory), max_length, trust_remote_code
     [data]         builtin data set, one file/directory to split, or train/validation/test files;
                    column mapping; split sizes
     [grid]         train_sizes, epochs, strategies, seeds, label_noise
     [recipe]       any transformers.TrainingArguments field (learning_rate, batch size, scheduler...)
     [strategies.NAME]  regularization overrides (weight_decay, dropout, early_stopping,
-                   label_smoothing, freeze, augment, recipe, combine)
+                   label_smoothing, freeze, augment, lora, recipe, combine)
     [evaluation]   batch size of the evaluation passes
     [verdict]      tolerances of the under-trained / well fit / overfit verdict
     [diagnostics]  which diagnostics run, at which checkpoints, with which settings
@@ -38,8 +39,10 @@ from .schema import (
     EarlyStoppingSpec,
     EvaluationSpec,
     ExecutionSpec,
+    ForgettingSpec,
     FreezeSpec,
     GridSpec,
+    LoraSpec,
     MemorizationSpec,
     ModelSpec,
     RegressionSpec,
@@ -48,6 +51,7 @@ from .schema import (
     StatisticsSpec,
     StrategySpec,
     Suite,
+    TaskSpec,
     VerdictSpec,
 )
 
@@ -57,9 +61,8 @@ _LOADING = {name: ".loading" for name in ("check_conditions", "load_suite", "rea
 __getattr__, __dir__ = lazy_exports(__name__, _LOADING)
 
 __all__ = ["BOUNDS", "DATA_FILES", "AuditSpec", "AugmentSpec", "BiasSpec", "BuiltinOptions",
-           "CalibrationSpec", "CheckSpec",
-           "DataSpec", "DiagnosticsSpec", "DriftSpec", "DropoutSpec", "EarlyStoppingSpec", "EvaluationSpec",
-           "ExecutionSpec",
-           "FreezeSpec", "GridSpec", "MemorizationSpec", "ModelSpec", "RegressionSpec", "RobustnessSpec",
-           "SpectralSpec", "StatisticsSpec", "StrategySpec", "Suite", "VerdictSpec", "check_conditions",
+           "CalibrationSpec", "CheckSpec", "DataSpec", "DiagnosticsSpec", "DriftSpec", "DropoutSpec",
+           "EarlyStoppingSpec", "EvaluationSpec", "ExecutionSpec", "ForgettingSpec", "FreezeSpec", "GridSpec",
+           "LoraSpec", "MemorizationSpec", "ModelSpec", "RegressionSpec", "RobustnessSpec", "SpectralSpec",
+           "StatisticsSpec", "StrategySpec", "Suite", "TaskSpec", "VerdictSpec", "check_conditions",
            "load_suite", "read_toml", "validate_suite"]

@@ -146,7 +146,13 @@ def _resolve_paths(suite: Suite, base: Path) -> Suite:
     model = suite.model
     if (base / model.name).exists() and not Path(model.name).is_absolute():
         model = model.model_copy(update={"name": str((base / model.name).resolve())})
-    return suite.model_copy(update={"data": suite.data.model_copy(update=updates), "model": model})
+    diagnostics = suite.diagnostics
+    probe = diagnostics.forgetting.probe
+    if probe is not None and not probe.is_absolute():
+        forgetting = diagnostics.forgetting.model_copy(update={"probe": (base / probe).resolve()})
+        diagnostics = diagnostics.model_copy(update={"forgetting": forgetting})
+    return suite.model_copy(update={"data": suite.data.model_copy(update=updates), "model": model,
+                                    "diagnostics": diagnostics})
 
 
 def _check_semantics(suite: Suite, source: str | Path) -> None:
@@ -155,11 +161,18 @@ def _check_semantics(suite: Suite, source: str | Path) -> None:
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", file=source,
                                   key=f"data.{key}", fix="correct the path (relative to the suite file).")
+    probe = suite.diagnostics.forgetting.probe
+    if probe is not None and not Path(probe).is_file():
+        raise OverfitLabError(f"no such file: {probe}.", file=source, key="diagnostics.forgetting.probe",
+                              fix="give a text file of one document per line (relative to the suite file), "
+                                  "or remove the key for the packaged general prose.")
     _check_finite(suite.recipe, source=source, key="recipe")
     for name, strategy in suite.strategies.items():
         _check_finite(strategy.recipe, source=source, key=f"strategies.{name}.recipe")
     check_recipe(suite.recipe, source=source, key="recipe")
-    resolve_strategies(suite, source=source)
+    strategies = resolve_strategies(suite, source=source)
+    if suite.task.type == "causal-lm":
+        _check_causal_lm(suite, strategies, source)
     _check_perturbations(suite, source)
     reference = suite.statistics.reference
     if reference is not None and reference not in suite.grid.strategies:
@@ -175,6 +188,23 @@ def _check_finite(recipe: dict[str, Any], *, source: str | Path, key: str) -> No
         if isinstance(value, float) and not math.isfinite(value):
             raise OverfitLabError(f"{value} is not a usable value.", file=source, key=f"{key}.{name}",
                                   fix="give a finite number.")
+
+
+def _check_causal_lm(suite: Suite, strategies: dict[str, StrategySpec], source: str | Path) -> None:
+    """What a causal LM cannot do: label noise and label metrics (its documents have no labels),
+    training-time text augmentation (not built for documents)."""
+    if any(noise > 0 for noise in suite.grid.label_noise):
+        raise OverfitLabError("label noise flips class labels, and a causal LM's documents have none.",
+                              file=source, key="grid.label_noise",
+                              fix="remove it (or set [task] type = \"sequence-classification\").")
+    for name, spec in strategies.items():
+        if spec.augment is not None:
+            raise OverfitLabError("text augmentation is built for classification only.", file=source,
+                                  key=f"strategies.{name}.augment", fix="remove it for a causal-lm task.")
+        if spec.early_stopping is not None and spec.early_stopping.metric == "macro_f1":
+            raise OverfitLabError("a causal LM has no macro-F1.", file=source,
+                                  key=f"strategies.{name}.early_stopping.metric",
+                                  fix="use \"loss\" or \"accuracy\" (next-token accuracy).")
 
 
 def _check_perturbations(suite: Suite, source: str | Path) -> None:
@@ -202,6 +232,11 @@ def check_conditions(suite: Suite, *, source: str | Path) -> None:
             close = difflib.get_close_matches(name, list(ALL_SCORES), n=1)
             fix = f"did you mean '{close[0]}'?" if close else "see the metric list in README.md (Checks)."
             raise OverfitLabError(f"unknown metric '{name}'.", file=source, key=key, fix=fix)
+        tasks = ALL_SCORES[name].tasks
+        if tasks is not None and suite.task.type not in tasks:
+            raise OverfitLabError(f"{name} is not measured for a {suite.task.type} task.", file=source,
+                                  key=key, fix=f"use a metric of that task (see README.md, Checks); {name} "
+                                               f"is for {' and '.join(tasks)}.")
 
     for name, check in suite.checks.items():
         key = f"checks.{name}"

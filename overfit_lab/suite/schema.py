@@ -63,6 +63,24 @@ def _unlax(annotation: Any, value: Any) -> Any:
     return value
 
 
+TaskName = Literal["sequence-classification", "causal-lm"]
+
+
+class TaskSpec(_Strict):
+    """What kind of fine-tuning (see :mod:`overfit_lab.tasks`).
+
+    ``sequence-classification`` (the default): an encoder with a classification head on labelled
+    texts. ``causal-lm``: a causal language model on documents (the text column; labels are not
+    used), trained on every real token; ``sequences`` says how documents become training
+    sequences: ``"truncate"`` (each document one sequence, cut at ``model.max_length`` tokens) or
+    ``"pack"`` (the documents joined, each ended by the end-of-text token, and cut into blocks of
+    ``model.max_length``). Evaluation scores each document on its own in both cases.
+    """
+
+    type: TaskName = "sequence-classification"
+    sequences: Literal["truncate", "pack"] = "truncate"
+
+
 class ModelSpec(_Strict):
     """The pretrained model to fine-tune."""
 
@@ -197,6 +215,20 @@ class AugmentSpec(_Strict):
     typo: float = Field(0.0, ge=0, le=1)
 
 
+class LoraSpec(_Strict):
+    """LoRA adapters (Hu et al. 2021) through ``peft``: the pretrained weights stay frozen and a
+    rank-``r`` update ``(alpha / r) B A`` is trained beside each target module.
+
+    ``target_modules`` ``None`` takes peft's default for the model type (BERT: query, value;
+    Llama: q_proj, v_proj; GPT-2: c_attn). A classifier's head is trained in full beside them.
+    """
+
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = Field(None, min_length=1)
+
+
 class StrategySpec(_Strict):
     """A regularization strategy: overrides applied to the base recipe and model."""
 
@@ -208,6 +240,7 @@ class StrategySpec(_Strict):
     label_smoothing: float | None = Field(None, ge=0, lt=1)
     freeze: FreezeSpec | None = None
     augment: AugmentSpec | None = None
+    lora: LoraSpec | None = None
     recipe: dict[str, Any] = {}
 
 
@@ -316,6 +349,21 @@ class MemorizationSpec(_Strict):
     # cell of the run trains on (the members' own distribution), "test" = test rows, "auto" =
     # the pool when it has at least as many unused rows as the test split would give
     nonmembers: Literal["auto", "pool", "test"] = "auto"
+    # causal LMs: does greedy decoding from a document's first prefix_length tokens reproduce its
+    # next suffix_length tokens? (training documents against as many non-members)
+    extraction: bool = True
+    prefix_length: int = Field(8, ge=1)
+    suffix_length: int = Field(8, ge=1)
+
+
+class ForgettingSpec(_Strict):
+    """Causal LMs: perplexity on general text (``probe``: a file of one document per line; none:
+    the packaged general prose) after fine-tuning over before (see
+    :mod:`overfit_lab.diagnostics.forgetting`), on its first ``max_documents`` documents."""
+
+    enabled: bool = True
+    probe: Path | None = None
+    max_documents: int = Field(64, ge=1)
 
 
 class DriftSpec(_Strict):
@@ -337,6 +385,7 @@ class DiagnosticsSpec(_Strict):
     memorization: MemorizationSpec = MemorizationSpec()
     drift: DriftSpec = DriftSpec()
     spectral: SpectralSpec = SpectralSpec()
+    forgetting: ForgettingSpec = ForgettingSpec()
 
 
 class StatisticsSpec(_Strict):
@@ -400,7 +449,7 @@ class AuditSpec(_Strict):
     """What makes a run an audit of an already fine-tuned model (see :func:`overfit_lab.audit`);
     stored in the run's meta, not in its suite."""
 
-    reference: str | None = None  # the pretrained model, for drift; None: no drift
+    reference: str | None = None  # the pretrained model, for drift (and forgetting); None: neither
     held_out: Literal["validation", "test"] = "test"  # which file the gap is measured on
 
 
@@ -410,6 +459,7 @@ class Suite(_Strict):
 
     name: str = "suite"
     description: str = ""
+    task: TaskSpec = TaskSpec()
     model: ModelSpec = ModelSpec()
     data: DataSpec
     grid: GridSpec
