@@ -39,10 +39,11 @@ from overfit_lab.data import load_task_data  # noqa: E402
 from overfit_lab.grid import Cell  # noqa: E402
 from overfit_lab.models import load_causal_lm, load_tokenizer, resolve_model_path  # noqa: E402
 from overfit_lab.predict import encode_documents  # noqa: E402
+from overfit_lab.suite import Suite  # noqa: E402
 from overfit_lab.training import run_cell  # noqa: E402
 
 DIAGNOSTICS_OFF = {name: {"enabled": False} for name in ("memorization", "robustness", "forgetting", "drift",
-                                                          "spectral")}
+                                                          "spectral", "calibration", "bias")}
 
 
 def bare_training(model, sequences: list[list[int]], *, pad_token_id: int, batch_size: int, lr: float,
@@ -91,8 +92,9 @@ def main() -> None:
         run = run_suite(suite, output=Path(tempfile.mkdtemp(prefix="overfit-lab-bench-")) / "run")
         wall = time.perf_counter() - started
         print(f"{suite.name} wall time (run_suite, {len(run.cells)} cells): {wall:.1f} s")
-    quiet = suite.diagnostics.model_copy(update=DIAGNOSTICS_OFF)
-    suite = suite.model_copy(update={"diagnostics": quiet})
+    raw = suite.model_dump()
+    raw["diagnostics"].update(DIAGNOSTICS_OFF)
+    suite = Suite.model_validate(raw)
 
     data = load_task_data(suite)
     path = resolve_model_path(suite.model.name)

@@ -17,7 +17,7 @@ from scipy.special import softmax
 from torch import nn
 
 from ..data import TaskData
-from ..predict import Encoded, encode, predict_logits
+from ..predict import Encoded
 from ..rows import Checkpoint, ExampleKind, ExampleRow
 from ..suite import Suite
 from ..tasks import TaskType, task_of
@@ -68,21 +68,16 @@ class CheckpointContext:
     def proba(self, split: str) -> np.ndarray:
         return softmax(self.logits[split].astype(np.float64), axis=1)
 
-    def logits_of(self, texts: list[str]) -> np.ndarray:
-        """Logits of arbitrary texts (perturbed, counterfactual or non-member inputs)."""
-        with self.forward_pass(len(texts)):
-            encoded = encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
-                             max_length=self.suite.model.max_length)
-            return predict_logits(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
-
-    def outputs_of(self, texts: list[str], model: nn.Module | None = None) -> np.ndarray:
-        """The task's outputs (``TaskType.predict``) on arbitrary texts, through ``model``
-        (default: the checkpoint's)."""
+    def outputs_of(self, texts: list[str]) -> np.ndarray:
+        """The task's outputs (``TaskType.predict``) on arbitrary texts (perturbed,
+        counterfactual or non-member inputs): a classifier's logits, a causal LM's per-document
+        token statistics."""
         with self.forward_pass(len(texts)):
             encoded = self.task.encode(self.tokenizer, texts, np.zeros(len(texts), dtype=np.int64),
                                        max_length=self.suite.model.max_length)
-            return self.task.predict(self.model if model is None else model, encoded,
-                                     batch_size=self.suite.evaluation.batch_size)
+            return self.task.predict(self.model, encoded, batch_size=self.suite.evaluation.batch_size)
+
+    logits_of = outputs_of  # a classifier's outputs are its logits
 
     def predict_texts(self, texts: list[str]) -> np.ndarray:
         """Class probabilities of arbitrary texts."""
