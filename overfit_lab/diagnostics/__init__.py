@@ -2,9 +2,9 @@
 
 The public metric functions of every module are also importable from here, for example
 ``from overfit_lab.diagnostics import expected_calibration_error``. They are imported on first
-use, so ``import overfit_lab.diagnostics`` stays light: ``drift`` and ``spectral`` need torch,
-``bias`` fairlearn. :mod:`overfit_lab.diagnostics.checkpoint` (the adapter from a model at a
-checkpoint to these functions) is not re-exported.
+use, so ``import overfit_lab.diagnostics`` stays light: ``drift``, ``extraction`` and ``spectral``
+need torch, ``bias`` fairlearn. :mod:`overfit_lab.diagnostics.checkpoint` (the adapter from a model at a
+checkpoint to these functions, ``checkpoint_lm`` for a causal LM, ``registry``) is not re-exported.
 """
 
 from .._lazy import lazy_exports
@@ -36,6 +36,9 @@ _MODULES = {
     ),
     "classification": ("classification_metrics", "cross_entropy_loss"),
     "drift": ("frozen_states", "hidden_states", "layer_cka", "linear_cka", "weight_distance"),
+    "extraction": ("extractable", "extraction_advantage", "extraction_advantage_interval", "extraction_rate",
+                   "greedy_continuations"),
+    "forgetting": ("forgetting_ratio", "probe_texts"),
     "generalization": ("best_epoch", "fit_verdict", "generalization_table", "loss_rise", "overfitting_onset"),
     "language": ("language_model_metrics", "perplexity", "sequence_losses", "token_accuracy", "token_loss"),
     "memorization": (
