@@ -34,7 +34,7 @@ class RunResult:
     Attributes
     ----------
     run_dir, suite, environment, meta : the run's directory, resolved suite and facts.
-    cells, metrics, diagnostics, examples : DataFrame
+    cells, metrics, diagnostics, examples, dynamics : DataFrame
         The stored frames, as :class:`overfit_lab.store.StoredRun` documents them.
     generalization, scores, summary, comparisons, learning_curves : DataFrame
         Derived once, on first use (see each property).
@@ -99,6 +99,12 @@ class RunResult:
     @property
     def examples(self) -> pd.DataFrame:
         return self.stored.examples
+
+    @property
+    def dynamics(self) -> pd.DataFrame:
+        """Each training example's place on the data map, per cell (classifiers; see
+        :class:`overfit_lab.rows.DynamicsRow`)."""
+        return self.stored.dynamics
 
     # ------------------------------------------------------------------ derived, once
     @cached_property
@@ -234,6 +240,22 @@ class RunResult:
         from .pooled import group_rates
 
         return group_rates(self.diagnostics, self.cells)
+
+    @cached_property
+    def weak_slices(self) -> pd.DataFrame:
+        """Every slice weak in some cell, per size x strategy over seeds (see
+        :func:`overfit_lab.pooled.weak_slice_table`)."""
+        from .pooled import weak_slice_table
+
+        return weak_slice_table(self.diagnostics, self.cells)
+
+    @cached_property
+    def class_balance(self) -> pd.DataFrame:
+        """Label shares per split and of the predictions, recall and collapse per class, per size x
+        strategy over seeds (see :func:`overfit_lab.pooled.class_table`)."""
+        from .pooled import class_table
+
+        return class_table(self.diagnostics, self.cells)
 
     @cached_property
     def counterfactual_pooled(self) -> pd.DataFrame:

@@ -174,4 +174,4 @@ def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str,
             "model": model_path, "reference": reference, "label_names": json.dumps(data.label_names),
             "diagnostic_failures": scores.failures}
     return CellResult(cell=cell, status="finished", metrics=scores.metrics, info=info,
-                      diagnostics=scores.diagnostics, examples=scores.examples)
+                      diagnostics=scores.diagnostics, examples=scores.examples, dynamics=scores.dynamics)

@@ -1,13 +1,14 @@
 """Tables pooled over seeds or averaged per subgroup from a run's stored diagnostics: pure
 functions of the ``diagnostics`` and ``cells`` frames, which :class:`overfit_lab.analysis.RunResult`
-computes once and keeps (``reliability_pooled``, ``group_rates``, ``counterfactual_pooled``)."""
+computes once and keeps (``reliability_pooled``, ``group_rates``, ``counterfactual_pooled``,
+``weak_slices``, ``class_balance``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["group_rates", "pooled_flip_rates", "pooled_reliability"]
+__all__ = ["class_table", "group_rates", "pooled_flip_rates", "pooled_reliability", "weak_slice_table"]
 
 
 def pooled_reliability(diagnostics: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
@@ -84,3 +85,50 @@ def pooled_flip_rates(diagnostics: pd.DataFrame, cells: pd.DataFrame) -> pd.Data
             row.update(k=k, n=n, rate=k / n, low=float(low), high=float(high))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+SLICE_METRICS = ("slice_value", "slice_n", "slice_gap", "slice_p_adjusted", "slice_weak")
+
+
+def weak_slice_table(diagnostics: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Every slice found weak in at least one cell, at the final checkpoint, per size x strategy:
+    the mean over seeds of its value, size and gap, the largest corrected p-value, and in how many
+    of the seeds it was weak (``weak``, of ``seeds``). Strategies where it was weak in no seed are
+    kept, so a table shows whether a strategy shrank the slice or only the average gap. Columns:
+    ``slice, train_size, strategy, value, n, gap, p_adjusted, weak, seeds``, the slices in order
+    of their largest mean gap."""
+    columns = ["slice", "train_size", "strategy", "value", "n", "gap", "p_adjusted", "weak", "seeds"]
+    if diagnostics.empty or "slice_weak" not in set(diagnostics["metric"]):
+        return pd.DataFrame(columns=columns)
+    rows = diagnostics[(diagnostics["checkpoint"] == "final") & diagnostics["metric"].isin(SLICE_METRICS)]
+    wide = rows.pivot_table(index=["cell_id", "group"], columns="metric", values="value").reset_index()
+    flagged = set(wide.loc[wide["slice_weak"] > 0, "group"])
+    wide = wide[wide["group"].isin(flagged)].merge(cells[["cell_id", "train_size", "strategy"]], on="cell_id")
+    if wide.empty:
+        return pd.DataFrame(columns=columns)
+    table = wide.groupby(["group", "train_size", "strategy"]).agg(
+        value=("slice_value", "mean"), n=("slice_n", "mean"), gap=("slice_gap", "mean"),
+        p_adjusted=("slice_p_adjusted", "max"), weak=("slice_weak", "sum"), seeds=("cell_id", "count"))
+    table = table.reset_index().rename(columns={"group": "slice"})
+    order = table.groupby("slice")["gap"].max().sort_values(ascending=False).index
+    table["slice"] = pd.Categorical(table["slice"], categories=list(order), ordered=True)
+    table = table.sort_values(["slice", "train_size", "strategy"]).astype({"slice": str, "weak": int})
+    return table[columns].reset_index(drop=True)
+
+
+def class_table(diagnostics: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per size x strategy x class, at the final checkpoint, the mean over seeds of the class's
+    share of the training, validation and test labels and of the test predictions, its recall,
+    and in how many seeds it was (almost) never predicted (``collapsed``, of ``seeds``)."""
+    metrics = [f"class_share_{s}" for s in ("train", "validation", "test", "predicted")]
+    metrics += ["class_recall", "class_collapsed"]
+    if diagnostics.empty or "class_recall" not in set(diagnostics["metric"]):
+        return pd.DataFrame()
+    rows = diagnostics[(diagnostics["checkpoint"] == "final") & diagnostics["metric"].isin(metrics)]
+    rows = rows.merge(cells[["cell_id", "train_size", "strategy"]], on="cell_id")
+    table = rows.pivot_table(index=["train_size", "strategy", "group"], columns="metric", values="value",
+                             aggfunc="mean").reset_index().rename(columns={"group": "class"})
+    counts = (rows[rows["metric"] == "class_collapsed"].groupby(["train_size", "strategy", "group"])["value"]
+              .agg(collapsed="sum", seeds="count").reset_index().rename(columns={"group": "class"}))
+    table = table.drop(columns="class_collapsed").merge(counts, on=["train_size", "strategy", "class"])
+    return table.astype({"collapsed": int})

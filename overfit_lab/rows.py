@@ -17,17 +17,22 @@ from dataclasses import dataclass, fields, replace
 from typing import Literal, TypedDict, get_args
 
 __all__ = [
-    "CHECKPOINTS", "SPLITS", "CellRow", "CellStatus", "Checkpoint", "DiagnosticFields", "DiagnosticRow",
-    "EpochMode", "ExampleKind", "ExampleRow", "MetricRow", "Split", "field_names",
+    "CHECKPOINTS", "REGIONS", "SPLITS", "CellRow", "CellStatus", "Checkpoint", "DiagnosticFields",
+    "DiagnosticRow", "DynamicsRow", "EpochMode", "ExampleKind", "ExampleRow", "MetricRow", "Region", "Split",
+    "field_names",
 ]
 
 Checkpoint = Literal["final", "best"]  # the model after the last epoch, or at its lowest validation loss
 Split = Literal["train", "validation", "test"]  # "train": the cell's training subset
 CellStatus = Literal["finished", "failed"]
 EpochMode = Literal["shared", "separate", "audit"]  # see overfit_lab.grid; "audit": no training
-ExampleKind = Literal["robustness", "counterfactual"]
+# robustness: a perturbation's flips; counterfactual: identity swaps; slice: a test text a weak
+# slice holds that the model got wrong; mislabeled: a training text the model kept disagreeing with
+ExampleKind = Literal["robustness", "counterfactual", "slice", "mislabeled"]
+Region = Literal["easy-to-learn", "ambiguous", "hard-to-learn"]  # dataset cartography's data map
 
 CHECKPOINTS: tuple[Checkpoint, ...] = get_args(Checkpoint)
+REGIONS: tuple[Region, ...] = get_args(Region)
 SPLITS: tuple[Split, ...] = get_args(Split)
 
 
@@ -101,7 +106,15 @@ class DiagnosticFields(TypedDict, total=False):
 @dataclass(frozen=True)
 class ExampleRow:
     """An example input for the report (final checkpoint only): the text, its variant (perturbed
-    or identity-swapped), the true label and both predictions with their confidence."""
+    or identity-swapped), the true label and both predictions with their confidence.
+
+    Kinds without a variant (``slice``, ``mislabeled``) leave ``variant`` empty and repeat the
+    prediction in ``variant_pred``/``variant_confidence``. ``slice``: ``op`` names the weak slice.
+    ``mislabeled``: ``label`` is the label trained on, ``pred`` the class the model preferred
+    over the epochs, ``confidence`` its mean probability of the trained label, ``op`` its data-map
+    region (``memorised`` appended when it was learned only after the best epoch) and
+    ``severity`` its mislabel score (see :mod:`overfit_lab.diagnostics.cartography`).
+    """
 
     kind: ExampleKind
     op: str | None
@@ -113,6 +126,29 @@ class ExampleRow:
     confidence: float
     variant_pred: int
     variant_confidence: float
+
+
+@dataclass(frozen=True)
+class DynamicsRow:
+    """One training example's place on the data map (Swayamdipta et al. 2020), from its
+    predictions after every epoch: ``position`` in the training pool, the ``label`` trained on
+    and its ``clean_label`` (they differ where label noise flipped it), the mean (``confidence``)
+    and standard deviation (``variability``) of the probability of the trained label, the share
+    of epochs it was predicted correctly (``correctness``), the mean margin of that label over the
+    most likely other class (``margin``), the first epoch from which it stayed learned
+    (``learned_epoch``; ``None``: wrong at the last epoch), its ``region`` and whether it was
+    ``memorised`` (learned only after the epoch of lowest validation loss)."""
+
+    position: int
+    label: int
+    clean_label: int
+    confidence: float
+    variability: float
+    correctness: float
+    margin: float
+    learned_epoch: int | None
+    region: Region
+    memorised: bool
 
 
 def field_names(row_type: type) -> tuple[str, ...]:

@@ -71,6 +71,10 @@ SCORES: dict[str, Score] = {
                       "could change", UNIT),
     "mean_alpha": Score("alpha", None, "diagnostics", "mean", "mean power-law exponent of weight spectra",
                         POSITIVE),
+    "worst_slice_gap": Score("slice gap", False, "diagnostics", "mean",
+                             "how much worse than the rest of the test split its worst weak slice is "
+                             "(accuracy; a causal LM: mean token loss, nats); 0 when no slice is worse by "
+                             "more than the tolerance with a corrected p below alpha", POSITIVE),
     "test_perplexity": Score("test PPL", False, "generalization", description="perplexity on the test split "
                              "(exp of the mean token loss)", bounds=AT_LEAST_ONE, tasks=LANGUAGE_MODEL),
     "perplexity_ratio": Score("PPL ratio", False, "generalization",
@@ -209,6 +213,53 @@ EXTRA_SCORES: dict[str, Score] = {
     "extraction_n_heldout": Score("extraction n (held out)", None, "diagnostics",
                                   description="non-member documents long enough for the extraction test",
                                   bounds=POSITIVE, tasks=LANGUAGE_MODEL),
+    "weak_slices": Score("weak slices", False, "diagnostics",
+                         description="slices of the test split found weak (corrected test and tolerance)",
+                         bounds=POSITIVE),
+    "slices_tested": Score("slices tested", None, "diagnostics",
+                           description="slices (and slice x class cells) tested: the correction's family",
+                           bounds=POSITIVE),
+    "min_class_recall": Score("min recall", True, "diagnostics",
+                              description="the lowest per-class recall on the test split", bounds=UNIT,
+                              tasks=CLASSIFIER),
+    "collapsed_classes": Score("collapsed", False, "diagnostics",
+                               description="classes (almost) never predicted on the test split (recall below "
+                                           "recall_threshold or predicted share below share_ratio x their "
+                                           "share)", bounds=POSITIVE, tasks=CLASSIFIER),
+    "label_shift_tvd": Score("label shift", None, "diagnostics",
+                             description="total variation distance between the training and the test label "
+                                         "distributions", bounds=UNIT, tasks=CLASSIFIER),
+    "label_shift_p": Score("label shift p", None, "diagnostics",
+                           description="chi-square test of homogeneity, training against test labels",
+                           bounds=UNIT, tasks=CLASSIFIER),
+    "temperature": Score("T", None, "diagnostics",
+                         description="temperature fitted on validation (Guo et al. 2017); above 1: "
+                                     "overconfident",
+                         bounds=POSITIVE, tasks=CLASSIFIER),
+    "ece_temperature_scaled": Score("ECE (T-scaled)", False, "diagnostics",
+                                    description="test ECE after temperature scaling fitted on validation",
+                                    bounds=UNIT, tasks=CLASSIFIER),
+    "nll_temperature_scaled": Score("NLL (T-scaled)", False, "diagnostics",
+                                    description="test NLL after temperature scaling fitted on validation",
+                                    bounds=POSITIVE, tasks=CLASSIFIER),
+    **{f"cartography_{region.split('-')[0]}": Score(
+        f"{region.split('-')[0]} share", None, "diagnostics", bounds=UNIT, tasks=CLASSIFIER,
+        description=f"share of training examples in the data map's {region} region")
+       for region in ("easy-to-learn", "ambiguous", "hard-to-learn")},
+    "memorised_share": Score("memorised", False, "diagnostics",
+                             description="share of training examples learned only after the epoch of lowest "
+                                         "validation loss", bounds=UNIT, tasks=CLASSIFIER),
+    "cartography_best_epoch": Score("best epoch", None, "diagnostics",
+                                    description="the epoch of lowest validation loss the data map dates "
+                                                "memorisation from", bounds=POSITIVE, tasks=CLASSIFIER),
+    "mislabel_auc": Score("mislabel AUC", True, "diagnostics",
+                          description="ROC AUC of the mislabel score for the training labels the harness "
+                                      "flipped (label noise)", bounds=UNIT, tasks=CLASSIFIER),
+    "mislabel_precision": Score("mislabel prec", True, "diagnostics",
+                                description="share of flipped labels among the k highest mislabel scores, "
+                                            "k = the number flipped", bounds=UNIT, tasks=CLASSIFIER),
+    "mislabel_k": Score("flipped", None, "diagnostics", description="training labels the harness flipped",
+                        bounds=POSITIVE, tasks=CLASSIFIER),
     "worst_robustness_drop_n": Score("worst drop n", None, "diagnostics",
                                      description="test texts the robustness drops are measured on",
                                      bounds=POSITIVE, tasks=CLASSIFIER),
@@ -252,6 +303,17 @@ ROW_METRICS: dict[str, str] = {
     "perplexity_change_pretrained": "relative change of test perplexity under a perturbation, pretrained "
                                     "model (op, severity)",
     "perplexity_perturbed": "test perplexity under a perturbation (op, severity)",
+    "slice_value": "accuracy (a causal LM: mean token loss) of a slice of the test split (group: the slice, "
+                   "'& label=CLASS' within one class)",
+    "slice_n": "test examples in a slice (group)",
+    "slice_gap": "how much worse a slice is than the rest of the test split (group)",
+    "slice_p_adjusted": "corrected one-sided p-value that a slice is worse than the rest (group)",
+    "slice_weak": "1 when a slice is weak: gap above the tolerance and corrected p below alpha (group)",
+    **{f"class_share_{split}": f"a class's share of the {split} labels (group: the class)"
+       for split in ("train", "validation", "test")},
+    "class_share_predicted": "a class's share of the test predictions (group: the class)",
+    "class_recall": "a class's recall on the test split (group: the class)",
+    "class_collapsed": "1 when a class is (almost) never predicted (group: the class)",
 }
 """Every other metric name the diagnostics store: what one row of it is. (Scores such as
 ``bias_amplification`` or ``demographic_parity_difference`` are stored per group column too and

@@ -21,10 +21,10 @@ from torch import nn
 from .data import TaskData
 from .diagnostics.checkpoint import run_diagnostics
 from .diagnostics.context import CheckpointContext
-from .diagnostics.registry import ADAPTERS
+from .diagnostics.registry import adapters
 from .lora import merged
 from .predict import Encoded
-from .rows import SPLITS, Checkpoint, DiagnosticRow, ExampleRow, MetricRow, Split
+from .rows import SPLITS, Checkpoint, DiagnosticRow, DynamicsRow, ExampleRow, MetricRow, Split
 from .suite import Suite
 from .tasks import TaskType, task_of
 
@@ -52,6 +52,7 @@ class CheckpointScores:
     examples: list[ExampleRow]  # example inputs for the report (final checkpoint only)
     logits: dict[str, np.ndarray]  # the task's clean outputs of every split scored or diagnosed
     failures: list[dict] = field(default_factory=list)  # diagnostics that raised (run_diagnostics)
+    dynamics: list[DynamicsRow] = field(default_factory=list)  # the data map (final checkpoint only)
     metrics_s: float = 0.0  # seconds spent on predictions and split metrics
     diagnostics_s: float = 0.0  # seconds spent on the diagnostics
 
@@ -81,10 +82,22 @@ class CheckpointScorer:
     seconds: dict[str, float] = field(default_factory=dict)  # per diagnostic, over every checkpoint
     task: TaskType | None = None  # None: the suite's (tasks.task_of)
     predict: Callable[[nn.Module, str], np.ndarray] | None = None
+    # after each epoch (record_epoch): the training subset's outputs and the validation loss, for
+    # the training-dynamics diagnostics (empty for an audit: nothing was trained)
+    history: dict[int, np.ndarray] = field(default_factory=dict)
+    validation_losses: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task is None:
             self.task = task_of(self.suite)
+
+    def record_epoch(self, epoch: int, scores: CheckpointScores) -> None:
+        """Keep what an epoch's scoring found that the training dynamics need."""
+        if "train" in scores.logits:
+            self.history[epoch] = scores.logits["train"]
+        for row in scores.metrics:
+            if row.split == "validation" and row.metric == "loss":
+                self.validation_losses[epoch] = row.value
 
     def logits(self, model: nn.Module, split: str) -> np.ndarray:
         """Clean logits of ``split`` through ``model``."""
@@ -123,10 +136,11 @@ class CheckpointScorer:
                                     suite=self.suite, data=self.data, train_rows=self.train_rows,
                                     encoded=self.encoded, logits=logits, pretrained_path=self.pretrained_path,
                                     forward=self.forward, seconds=self.seconds, examples=examples,
-                                    task=self.task)
-        adapters = {name: adapter for name, adapter in ADAPTERS[self.task.name].items()
-                    if name in self.task.diagnostics}
-        diagnostics = run_diagnostics(context, adapters)
+                                    task=self.task, history=self.history,
+                                    validation_losses=self.validation_losses)
+        applied = {name: adapter for name, adapter in adapters(self.task.name).items()
+                   if name in self.task.diagnostics}
+        diagnostics = run_diagnostics(context, applied)
         return CheckpointScores(metrics=metrics, diagnostics=diagnostics, examples=examples, logits=logits,
-                                failures=context.failures, metrics_s=metrics_s,
+                                dynamics=context.dynamics, failures=context.failures, metrics_s=metrics_s,
                                 diagnostics_s=time.perf_counter() - started)

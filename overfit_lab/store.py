@@ -4,8 +4,8 @@ Layout of ``RUN_DIR``::
 
     suite.json        the resolved suite (absolute data paths, every default filled in)
     environment.json  versions, threads, platform, start time
-    run.sqlite        tables ``meta``, ``cells``, ``metrics``, ``diagnostics`` and ``examples``
-                      (long format)
+    run.sqlite        tables ``meta``, ``cells``, ``metrics``, ``diagnostics``, ``examples`` and
+                      ``dynamics`` (long format)
 
 The driver is the only writer, and one process at a time: a store opened for writing holds an
 exclusive lock on ``RUN_DIR/.lock`` (``flock``; the OS releases it when the process dies), and a
@@ -19,7 +19,8 @@ run back as pandas DataFrames (the analysis of it is :mod:`overfit_lab.analysis`
 Runs written before the diagnostics table had ``bin_low``, ``bin_high`` and ``fpr`` kept a
 reliability bin (``"0.000-0.067"``) and a membership ROC point's FPR (``"0.05"``) as text in
 ``grp``; :func:`read_run` moves them into their columns, and committing into such a run (a
-resume) adds the columns first.
+resume) adds the columns first. Runs written before the ``dynamics`` table existed read back
+with an empty one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import shutil
 import sqlite3
 import tempfile
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import OverfitLabError
-from .rows import CellRow, DiagnosticRow, ExampleRow, MetricRow, field_names
+from .rows import CellRow, DiagnosticRow, DynamicsRow, ExampleRow, MetricRow, field_names
 from .suite import Suite
 
 try:
@@ -99,6 +100,19 @@ CREATE TABLE IF NOT EXISTS examples (
     confidence REAL NOT NULL,
     variant_pred INTEGER NOT NULL,
     variant_confidence REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dynamics (
+    cell_id TEXT NOT NULL REFERENCES cells(cell_id),
+    position INTEGER NOT NULL,
+    label INTEGER NOT NULL,
+    clean_label INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    variability REAL NOT NULL,
+    correctness REAL NOT NULL,
+    margin REAL NOT NULL,
+    learned_epoch INTEGER,
+    region TEXT NOT NULL,
+    memorised INTEGER NOT NULL
 );
 """
 # the table column of each row field where the two differ (GROUP is an SQL keyword)
@@ -223,7 +237,8 @@ class RunStore:
         cell_id = cell.cell_id
         with closing(self._connect()) as db, db:
             _add_diagnostic_columns(db)
-            for table in ("metrics", "diagnostics", "examples"):
+            db.executescript(_DYNAMICS_TABLE)  # a run started before the table existed gains it
+            for table in ("metrics", "diagnostics", "examples", "dynamics"):
                 db.execute(f"DELETE FROM {table} WHERE cell_id = ?", (cell_id,))
             fields = {**{name: getattr(cell, name) for name in field_names(CellRow)},
                       "record_epochs": json.dumps(list(cell.record_epochs)), "status": result.status,
@@ -233,7 +248,8 @@ class RunStore:
                        f"VALUES ({', '.join(':' + name for name in fields)})", fields)
             for table, row_type, rows in (("metrics", MetricRow, result.metrics),
                                           ("diagnostics", DiagnosticRow, result.diagnostics),
-                                          ("examples", ExampleRow, result.examples)):
+                                          ("examples", ExampleRow, result.examples),
+                                          ("dynamics", DynamicsRow, result.dynamics)):
                 names = field_names(row_type)
                 columns = ["cell_id", *(_COLUMN.get(name, name) for name in names)]
                 verb = "INSERT OR REPLACE" if table == "metrics" else "INSERT"  # metrics: the last per key
@@ -331,7 +347,11 @@ class StoredRun:
     examples : DataFrame
         Example inputs at the final checkpoint, for the report: ``kind`` (``robustness``: the
         worst perturbation's flips; ``counterfactual``: the largest identity-swap changes),
-        ``text``, ``variant``, ``label``, and both predictions with their confidence.
+        ``text``, ``variant``, ``label``, and both predictions with their confidence; ``slice``
+        and ``mislabeled`` as :class:`~overfit_lab.rows.ExampleRow` says.
+    dynamics : DataFrame
+        One row per cell x training example (classifiers), its place on the data map:
+        :class:`~overfit_lab.rows.DynamicsRow`'s fields (``memorised`` as bool).
     """
 
     run_dir: Path
@@ -342,6 +362,8 @@ class StoredRun:
     metrics: pd.DataFrame
     diagnostics: pd.DataFrame
     examples: pd.DataFrame
+    dynamics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["cell_id", *field_names(DynamicsRow)]))
 
 
 def read_run(run_dir: str | Path) -> StoredRun:
@@ -353,6 +375,7 @@ def read_run(run_dir: str | Path) -> StoredRun:
         metrics = pd.read_sql_query("SELECT cell_id, epoch, split, metric, value FROM metrics", db)
         diagnostics = _read_diagnostics(db)
         examples = pd.read_sql_query("SELECT * FROM examples", db)
+        dynamics = _read_dynamics(db)
     cells["record_epochs"] = cells["record_epochs"].map(json.loads)
     info = pd.DataFrame([json.loads(x) for x in cells.pop("info")], index=cells.index)
     cells = pd.concat([cells.drop(columns="finished_at"), info, cells["finished_at"]], axis=1)
@@ -361,7 +384,8 @@ def read_run(run_dir: str | Path) -> StoredRun:
     if audit is not None:
         facts.setdefault("audit", audit)
     return StoredRun(run_dir=Path(run_dir), suite=suite, environment=json.loads(meta["environment"]),
-                     meta=facts, cells=cells, metrics=metrics, diagnostics=diagnostics, examples=examples)
+                     meta=facts, cells=cells, metrics=metrics, diagnostics=diagnostics, examples=examples,
+                     dynamics=dynamics)
 
 
 def _stored_suite(meta: dict[str, str]) -> tuple[Suite, dict | None]:
@@ -381,6 +405,18 @@ def _add_diagnostic_columns(db: sqlite3.Connection) -> None:
     for name, kind in _ADDED_DIAGNOSTIC_COLUMNS.items():
         if name not in present:
             db.execute(f"ALTER TABLE diagnostics ADD COLUMN {name} {kind}")
+
+
+_DYNAMICS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS dynamics"):]
+
+
+def _read_dynamics(db: sqlite3.Connection) -> pd.DataFrame:
+    """The dynamics table (empty, with its columns, for a run written before it existed)."""
+    columns = ["cell_id", *field_names(DynamicsRow)]
+    if "dynamics" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}:
+        return pd.DataFrame(columns=columns)
+    frame = pd.read_sql_query(f"SELECT {', '.join(columns)} FROM dynamics", db)
+    return frame.astype({"memorised": bool, "learned_epoch": "Int64"})
 
 
 def _read_diagnostics(db: sqlite3.Connection) -> pd.DataFrame:

@@ -133,7 +133,8 @@ SEQUENCE_CLASSIFICATION = TaskType(
     predict=_predict_logits,
     split_metrics=_classification_metrics,
     training_data=_classifier_training_data,
-    diagnostics=("calibration", "robustness", "bias", "memorization", "drift", "spectral"),
+    diagnostics=("calibration", "robustness", "bias", "memorization", "drift", "spectral", "slices", "labels",
+                 "cartography"),
     auto_class="AutoModelForSequenceClassification",
     peft_task="SEQ_CLS",
     compared=("test_accuracy", "gap_accuracy"),
@@ -193,14 +194,17 @@ CAUSAL_LM = TaskType(
     predict=_predict_token_statistics,
     split_metrics=_language_model_metrics,
     training_data=_causal_lm_training_data,
-    diagnostics=("memorization", "robustness", "forgetting", "drift", "spectral"),
+    diagnostics=("memorization", "robustness", "forgetting", "drift", "spectral", "slices"),
     auto_class="AutoModelForCausalLM",
     peft_task="CAUSAL_LM",
     compared=("test_perplexity", "perplexity_ratio"),
     summary=("validation_perplexity", "test_perplexity", "perplexity_ratio", "gap_accuracy"),
     skipped={"calibration": "class-probability calibration needs class labels; a language model has none",
              "bias": "subgroup rates and bias amplification are over label classes; a language model "
-                     "has none"},
+                     "has none",
+             "labels": "label shift and class collapse are over label classes; a language model has none",
+             "cartography": "the data map follows the probability of each example's label; a language "
+                            "model's documents have none"},
 )
 """A causal language model (GPT-2- or Llama-style) fine-tuned on documents: token-level loss,
 perplexity and next-token accuracy per split."""

@@ -41,7 +41,7 @@ from .grid import Cell
 from .lora import add_adapters
 from .models import count_parameters, freeze, load_tokenizer, resolve_model_path, set_dropout
 from .predict import Encoded
-from .rows import CellRow, CellStatus, DiagnosticRow, ExampleRow, MetricRow
+from .rows import CellRow, CellStatus, DiagnosticRow, DynamicsRow, ExampleRow, MetricRow
 from .scoring import CheckpointScorer, any_diagnostic, encode_splits
 from .strategies import strategy_callbacks, training_arguments
 from .suite import AugmentSpec, Suite
@@ -61,6 +61,7 @@ class CellResult:
     info: dict = field(default_factory=dict)
     diagnostics: list[DiagnosticRow] = field(default_factory=list)
     examples: list[ExampleRow] = field(default_factory=list)
+    dynamics: list[DynamicsRow] = field(default_factory=list)
 
 
 def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
@@ -85,7 +86,8 @@ def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
     info = {**recorder.info, "wall_s": time.perf_counter() - started,
             "train_s": sum(recorder.train_s), "eval_s": sum(recorder.eval_s)}
     return CellResult(cell=cell.describe(), status=status, reason=reason, metrics=recorder.rows, info=info,
-                      diagnostics=recorder.diagnostics, examples=recorder.examples)
+                      diagnostics=recorder.diagnostics, examples=recorder.examples,
+                      dynamics=recorder.dynamics)
 
 
 # --------------------------------------------------------------------------- data per process
@@ -162,6 +164,7 @@ class _Recorder(TrainerCallback):
         self.best: dict = {"loss": math.inf, "epoch": 0, "state": None, "logits": {}}
         self.diagnostics: list[DiagnosticRow] = []
         self.examples: list[ExampleRow] = []
+        self.dynamics: list[DynamicsRow] = []
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self._t0 = time.perf_counter()
@@ -185,6 +188,7 @@ class _Recorder(TrainerCallback):
             scores = self.scorer.score(model, epoch=epoch, splits=splits)
             self.logits.update(scores.logits)
             self.rows += scores.metrics
+            self.scorer.record_epoch(epoch, scores)
             flat = {f"eval_{row.split}_{row.metric}": row.value for row in scores.metrics}
             if "test" in splits:
                 self.tested.add(epoch)
@@ -328,6 +332,7 @@ def _checkpoint_diagnostics(cell: Cell, recorder: _Recorder, model, last: int) -
             scores = scorer.score(model, checkpoint="final", logits=recorder.logits)
             final, final_failures = scores.diagnostics, scores.failures
             recorder.examples += scores.examples
+            recorder.dynamics += scores.dynamics
         recorder.diagnostics += final
         failures += final_failures
         if "best" not in checkpoints:

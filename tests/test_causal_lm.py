@@ -102,12 +102,12 @@ def test_a_classifier_model_is_refused_for_a_causal_lm(tiny_model):
 
 
 def test_each_task_runs_the_adapters_it_names():
-    from overfit_lab.diagnostics.registry import ADAPTERS
+    from overfit_lab.diagnostics.registry import adapters
     from overfit_lab.suite import DiagnosticsSpec
     from overfit_lab.tasks import TASKS
 
     for name, task in TASKS.items():
-        assert set(ADAPTERS[name]) == set(task.diagnostics)
+        assert set(adapters(name)) == set(task.diagnostics)
         assert set(task.diagnostics) | set(task.skipped) <= set(DiagnosticsSpec.model_fields)
 
 

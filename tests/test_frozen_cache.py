@@ -52,7 +52,11 @@ def test_cached_and_uncached_runs_agree(tiny_model, tiny_csv, tmp_path, monkeypa
     diag = ["cell_id", "checkpoint", "metric", "bin_low"]
     c, d = (_values(run.diagnostics.fillna({"bin_low": -1}), diag) for run in (cached, uncached))
     assert c.index.equals(d.index) and len(c) > 0
-    assert (c - d).abs().max() < 1e-5
+    # a fitted temperature sits at the flat minimum of the validation NLL: logits 1e-8 apart move
+    # it by up to 1e-4 relative (the test ECE and NLL after scaling stay within 1e-7)
+    fitted = c.index.get_level_values("metric") == "temperature"
+    assert (c[~fitted] - d[~fitted]).abs().max() < 1e-5
+    assert ((c[fitted] - d[fitted]).abs() / d[fitted]).max() < 1e-3
 
 
 @pytest.mark.parametrize("dropout", [False, True])

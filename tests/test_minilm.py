@@ -44,3 +44,37 @@ def test_shipped_suites_validate(name):
     if name == "regularization":
         assert len(suite.grid.train_sizes) >= 3 and len(suite.grid.seeds) >= 3
         assert len(suite.grid.strategies) >= 7
+
+
+OTHER_DIAGNOSTICS = ("robustness", "bias", "drift", "spectral", "memorization", "calibration", "cartography")
+
+
+def test_negation_is_a_weak_slice_at_a_small_training_size(tmp_path):
+    """MiniLM fine-tuned on 100 built-in reviews reads sentiment words before it reads negation: on
+    1,000 test reviews the slice search, told no groups, finds 'negation' weak overall and within
+    both classes (measured: accuracy 0.53 against 0.81 outside it, Holm-adjusted p 1e-13; in a grid
+    of 100 and 200 rows it was weak in 2 of 3 seeds at each size, the third seed's 100-row model
+    being near chance)."""
+    suite = validate_suite({
+        "name": "negation",
+        "data": {"builtin": "reviews",
+                 "builtin_options": {"n_train": 1000, "n_validation": 200, "n_test": 1000}},
+        "grid": {"train_sizes": [100], "epochs": [3]},
+        "recipe": {"learning_rate": 1e-4, "per_device_train_batch_size": 16,
+                   "lr_scheduler_type": "constant"},
+        "diagnostics": {"checkpoints": ["final"], **{name: {"enabled": False} for name in OTHER_DIAGNOSTICS}},
+        "execution": {"workers": 1},
+    })
+    run = run_suite(suite, output=tmp_path / "run", quiet=True)
+    weak = run.weak_slices
+    assert "negation" in set(weak["slice"])
+    rows = weak[weak["slice"].str.startswith("negation")].set_index("slice")
+    assert set(rows.index) == {"negation", "negation & label=positive", "negation & label=negative"}
+    assert (rows["weak"] == 1).all()
+    assert rows.loc["negation", "gap"] > 0.15 and rows.loc["negation", "p_adjusted"] < 1e-6
+
+
+def test_causal_lm_suite_validates():
+    suite = load_suite(SUITES / "causal_lm.toml")
+    assert suite.task.type == "causal-lm" and suite.model.name == "smollm2"
+    assert set(suite.grid.strategies) == {"baseline", "lora"}

@@ -224,7 +224,8 @@ def test_terminal_summary_fits_100_columns(finished_run):
     assert "the 2 seeds' values" in text
     assert all(re.search(r"\b[OUW?],[OUW?]$", line) for line in rows[:4])  # a verdict letter per seed
     assert "verdict per seed: O overfit, U under-trained, W well fit, ? undetermined" in text
-    assert sum(line.startswith(("40 ", "80 ")) for line in lines) == 4 + 2 + 4
+    # summary, comparison (a size on its first row), diagnostics, where it fails
+    assert sum(line.startswith(("40 ", "80 ")) for line in lines) == 4 + 2 + 4 + 4
 
 
 def test_terminal_and_html_show_the_stored_numbers(finished_run):

@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_suite_dict
 
 from overfit_lab.data import load_task_data
-from overfit_lab.diagnostics.checkpoint import DIAGNOSTICS
+from overfit_lab.diagnostics.registry import adapters
 from overfit_lab.grid import Cell, build_grid
 from overfit_lab.suite import validate_suite
 from overfit_lab.training import run_cell
@@ -143,7 +143,7 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     assert set(diag["checkpoint"]) == {"final", "best"}
     assert result.info["diagnostics_forward_examples"] > 0 and result.info["diagnostics_forward_s"] > 0
     seconds = result.info["diagnostic_s"]  # each diagnostic's own, within all diagnostics' time
-    assert set(seconds) == set(DIAGNOSTICS) and all(s > 0 for s in seconds.values())
+    assert set(seconds) == set(adapters("sequence-classification")) and all(s > 0 for s in seconds.values())
     assert sum(seconds.values()) <= result.info["diagnostics_s"]
     final = diag[diag.checkpoint == "final"]
     for metric in ("ece", "brier", "membership_advantage", "worst_robustness_drop", "bias_amplification",
@@ -184,7 +184,11 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
         ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate", "group_count",
          "group_positives", "group_negatives", "bias_amplification", "bias_amplification_zhao"]
         + [f"{name}_{end}" for name in ("demographic_parity", "equalized_odds")
-           for end in ("difference", "difference_low", "difference_high", "high_group", "low_group")]).all()
+           for end in ("difference", "difference_low", "difference_high", "high_group", "low_group")]
+        # a slice of the test split, or a class: subgroups the data defines
+        + [f"slice_{name}" for name in ("value", "n", "gap", "p_adjusted", "weak")]
+        + [f"class_share_{split}" for split in ("train", "validation", "test", "predicted")]
+        + ["class_recall", "class_collapsed"]).all()
     # membership: 80 training rows against 80 of the 80 pool rows no cell trains on (240 rows,
     # 40 + 40 held out, largest size 80), through the model at this checkpoint
     membership = final.set_index("metric")["value"]
@@ -204,9 +208,12 @@ def test_diagnostics_run_at_final_and_best_checkpoints(tiny_model, tiny_csv):
     examples = pd.DataFrame([asdict(row) for row in result.examples])
     assert list(examples.columns) == ["kind", "op", "severity", "text", "variant", "label", "pred",
                                       "confidence", "variant_pred", "variant_confidence"]
-    assert set(examples["kind"]) == {"robustness", "counterfactual"}
-    assert (examples.groupby("kind").size() <= 5).all()
-    assert (examples["text"] != examples["variant"]).all()
+    assert {"robustness", "counterfactual", "mislabeled"} <= set(examples["kind"]) <= {
+        "robustness", "counterfactual", "mislabeled", "slice"}  # "slice": only where one is weak
+    varied = examples["kind"].isin(["robustness", "counterfactual"])
+    assert (examples[varied].groupby("kind").size() <= 5).all()
+    assert (examples["kind"] == "mislabeled").sum() == 10
+    assert (examples[varied]["text"] != examples[varied]["variant"]).all()
     worst = final[final.metric == "worst_robustness_drop"].iloc[0]
     assert set(examples[examples.kind == "robustness"]["op"]) == {worst["op"]}
 
@@ -246,7 +253,7 @@ def test_a_task_type_decides_the_split_metrics_and_the_diagnostics(tiny_model, t
 
     task = dataclasses.replace(SEQUENCE_CLASSIFICATION, name="test-task", predict=predict,
                                split_metrics=split_metrics, diagnostics=("calibration",))
-    monkeypatch.setitem(ADAPTERS, "test-task", ADAPTERS["sequence-classification"])  # a task registers them
+    monkeypatch.setitem(ADAPTERS, "test-task", ADAPTERS["sequence-classification"])  # a task registers its
     for module in (training, scoring):
         monkeypatch.setattr(module, "task_of", lambda suite: task)
     suite = _suite(tiny_model, tiny_csv, diagnostics={"checkpoints": ["final"]})

@@ -34,12 +34,15 @@ _MODULES = {
         "negative_log_likelihood",
         "reliability_diagram",
     ),
+    "cartography": ("data_map_regions", "memorised", "mislabel_detection", "mislabel_scores",
+                    "training_dynamics"),
     "classification": ("classification_metrics", "cross_entropy_loss"),
     "drift": ("frozen_states", "hidden_states", "layer_cka", "linear_cka", "weight_distance"),
     "extraction": ("extractable", "extraction_advantage", "extraction_advantage_interval", "extraction_rate",
                    "greedy_continuations"),
     "forgetting": ("forgetting_ratio", "probe_texts"),
     "generalization": ("best_epoch", "fit_verdict", "generalization_table", "loss_rise", "overfitting_onset"),
+    "labels": ("collapsed_classes", "label_distribution", "label_shift", "per_class_recall"),
     "language": ("language_model_metrics", "perplexity", "sequence_losses", "token_accuracy", "token_loss"),
     "memorization": (
         "membership_advantage",
@@ -59,7 +62,9 @@ _MODULES = {
         "register_perturbation",
     ),
     "robustness": ("paired_difference_interval", "paired_drop_interval", "robustness_report"),
+    "slices": ("find_weak_slices", "group_slices", "text_properties", "worst_slice_gap"),
     "spectral": ("esd", "powerlaw_alpha", "weight_alphas"),
+    "temperature": ("fit_temperature", "temperature_scale"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 

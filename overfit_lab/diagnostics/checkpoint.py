@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import log_softmax
+from scipy.special import log_softmax, softmax
 from torch import nn
 
 from ..data import TaskData
@@ -56,6 +56,16 @@ def _calibration(ctx: CheckpointContext) -> list[Row]:
         {"metric": "nll", "value": negative_log_likelihood(y, proba)},
         {"metric": "confidence_wrong", "value": mean_confidence_wrong(y, proba)},
     ]
+    if spec.temperature and _separate_validation(ctx):
+        from .temperature import fit_temperature, temperature_scale
+
+        validation = ctx.data.validation["label"].to_numpy()
+        temperature = fit_temperature(validation, ctx.logits["validation"].astype(np.float64))
+        scaled = softmax(temperature_scale(ctx.logits["test"].astype(np.float64), temperature), axis=1)
+        rows += [{"metric": "temperature", "value": temperature},
+                 {"metric": "ece_temperature_scaled", "value": expected_calibration_error(y, scaled,
+                                                                                       n_bins=spec.n_bins)},
+                 {"metric": "nll_temperature_scaled", "value": negative_log_likelihood(y, scaled)}]
     diagram = reliability_diagram(y, proba, n_bins=spec.n_bins)
     for b in diagram.itertuples():
         edges = {"bin_low": float(b.bin_low), "bin_high": float(b.bin_high)}
@@ -63,6 +73,13 @@ def _calibration(ctx: CheckpointContext) -> list[Row]:
                  {"metric": "reliability_confidence", "value": b.mean_confidence, **edges},
                  {"metric": "reliability_accuracy", "value": b.accuracy, **edges}]
     return rows
+
+
+def _separate_validation(ctx: CheckpointContext) -> bool:
+    """Whether the validation rows are not the test rows (an audit without --validation scores
+    its test file as both: a temperature fitted there would be judged on its own data)."""
+    data = ctx.suite.data
+    return data.validation is None or data.validation != data.test
 
 
 def _per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..data import TaskData
 from ..predict import Encoded
-from ..rows import Checkpoint, ExampleKind, ExampleRow
+from ..rows import Checkpoint, DynamicsRow, ExampleKind, ExampleRow
 from ..suite import Suite
 from ..tasks import TaskType, task_of
 
@@ -53,6 +53,11 @@ class CheckpointContext:
     # the diagnostics that raised at this checkpoint: {"checkpoint", "diagnostic", "reason"}
     failures: list[dict] = field(default_factory=list)
     task: TaskType | None = None  # None: the suite's (tasks.task_of)
+    # the training subset's outputs after each epoch and the validation loss (empty for an audit)
+    history: dict[int, np.ndarray] = field(default_factory=dict)
+    validation_losses: dict[int, float] = field(default_factory=dict)
+    # the training examples' places on the data map (final checkpoint only)
+    dynamics: list[DynamicsRow] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.task is None:

@@ -20,7 +20,7 @@ from .formatting import NONMEMBERS, seed_rows
 if TYPE_CHECKING:
     from ..analysis import RunResult
 
-__all__ = ["drift", "gap_vs_size", "heatmaps", "learning_curves", "membership_roc", "reliability",
+__all__ = ["data_map", "drift", "gap_vs_size", "heatmaps", "learning_curves", "membership_roc", "reliability",
            "robustness_curves", "spectral"]
 
 
@@ -285,4 +285,50 @@ def spectral(run: RunResult) -> go.Figure | None:
     fig.update_layout(**LAYOUT, title="weight-spectrum power-law alpha per matrix (hover for its name)")
     fig.update_xaxes(title_text="weight matrix (model order)")
     fig.update_yaxes(title_text="alpha")
+    return fig
+
+
+REGION_COLORS = {"easy-to-learn": "#2ca02c", "ambiguous": "#ff7f0e", "hard-to-learn": "#d62728"}
+
+
+def data_map(run: RunResult) -> go.Figure | None:
+    """The data map (Swayamdipta et al. 2020) of each strategy's first-seed cell at the largest
+    size, one at a time (dropdown): every training example at (variability, confidence), coloured
+    by region; flipped labels (label noise) as crosses, memorised examples ringed."""
+    dynamics = run.dynamics
+    if dynamics.empty:
+        return None
+    cells = run.cells[run.cells["cell_id"].isin(set(dynamics["cell_id"]))]
+    cells = cells[cells["train_size"] == cells["train_size"].max()].sort_values("seed")
+    shown = cells.drop_duplicates("strategy")["cell_id"].tolist()
+    fig = go.Figure()
+    buttons, per_cell = [], []
+    for k, cell_id in enumerate(shown):
+        part = dynamics[dynamics["cell_id"] == cell_id]
+        traces = 0
+        for region, color in REGION_COLORS.items():
+            rows = part[part["region"] == region]
+            flipped = rows["label"] != rows["clean_label"]
+            fig.add_trace(go.Scattergl(
+                x=rows["variability"], y=rows["confidence"], mode="markers", name=region, visible=k == 0,
+                marker={"color": color, "size": 6, "symbol": np.where(flipped, "x", "circle"),
+                        "line": {"width": np.where(rows["memorised"], 1.5, 0), "color": "#222"}},
+                customdata=np.c_[rows["position"], rows["correctness"], flipped],
+                hovertemplate="example %{customdata[0]}<br>confidence %{y:.2f}, variability %{x:.2f}"
+                              "<br>correct in %{customdata[1]:.0%} of epochs<br>flipped: %{customdata[2]}"
+                              "<extra></extra>"))
+            traces += 1
+        per_cell.append(traces)
+    total = sum(per_cell)
+    start = 0
+    for cell_id, traces in zip(shown, per_cell, strict=True):
+        visible = [start <= j < start + traces for j in range(total)]
+        title = {"title.text": f"data map: {cell_id}"}
+        buttons.append({"label": cell_id, "method": "update", "args": [{"visible": visible}, title]})
+        start += traces
+    fig.update_layout(**{**LAYOUT, "height": 460}, title={"text": f"data map: {shown[0]}"},
+                      updatemenus=[{"buttons": buttons, "direction": "down", "x": 1.0, "xanchor": "right",
+                                    "y": 1.15, "yanchor": "top"}])
+    fig.update_xaxes(title_text="variability (std of p(label) over epochs)")
+    fig.update_yaxes(title_text="confidence (mean p(label) over epochs)", range=[0, 1])
     return fig

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..scores import ALL_SCORES, SCORES
 from ..store import write_text_atomic
-from . import figures, sections, sections_lm
+from . import figures, sections, sections_data, sections_lm
 from .formatting import interval, p_value, signed_interval
 from .sections import fmt_row
 
@@ -60,6 +60,7 @@ def render_report(run: RunResult) -> str:
         "roc": figures.membership_roc(run),
         "drift": figures.drift(run),
         "spectral": figures.spectral(run),
+        "datamap": figures.data_map(run),
     }
     context = {
         "run": run,
@@ -86,6 +87,14 @@ def render_report(run: RunResult) -> str:
         "language": sections_lm.language_rows(run) if run.task.name == "causal-lm" else [],
         "perplexity_changes": sections_lm.perplexity_change_rows(run) if run.task.name == "causal-lm" else [],
         "skipped": run.task.skipped,
+        "slices": sections_data.slice_rows(run),
+        "slice_examples": sections_data.slice_examples(run),
+        "slice_settings": run.suite.diagnostics.slices,
+        "slices_tested": sections_data.slices_tested(run),
+        "classes": sections_data.class_rows(run),
+        "temperature": sections_data.calibration_rows(run),
+        "dynamics": sections_data.dynamics_rows(run),
+        "mislabeled": sections_data.mislabeled_examples(run),
         "failed": run.cells[run.cells["status"] != "finished"][["cell_id", "reason"]].to_dict("records"),
         "suite_json": run.suite.to_json(),
         "leakage": run.leakage.lines(),

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ..scores import ALL_SCORES, SCORES
 from .console import GridProgress, TerminalProgress, make_console
+from .failure_modes import failure_modes_table
 from .formatting import compact, compact_mean, p_value, seed_rows, signed_interval
 from .notes import (
     extraction_note,
@@ -229,8 +230,8 @@ def print_summary(run: RunResult, console: Console | None = None) -> None:
     console = console or make_console()
     parts = [summary_table(run)]
     scores = run.scores
-    for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failed_cells(run),
-                  failed_diagnostics(run)):
+    for extra in (comparison_table(run, scores), diagnostics_table(run, scores), failure_modes_table(run),
+                  failed_cells(run), failed_diagnostics(run)):
         if extra is not None:
             parts.append(extra)
     if run.check_report is not None:

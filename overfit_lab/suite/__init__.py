@@ -31,6 +31,7 @@ from .schema import (
     BiasSpec,
     BuiltinOptions,
     CalibrationSpec,
+    CartographySpec,
     CheckSpec,
     DataSpec,
     DiagnosticsSpec,
@@ -42,11 +43,13 @@ from .schema import (
     ForgettingSpec,
     FreezeSpec,
     GridSpec,
+    LabelsSpec,
     LoraSpec,
     MemorizationSpec,
     ModelSpec,
     RegressionSpec,
     RobustnessSpec,
+    SlicesSpec,
     SpectralSpec,
     StatisticsSpec,
     StrategySpec,
@@ -61,8 +64,9 @@ _LOADING = {name: ".loading" for name in ("check_conditions", "load_suite", "rea
 __getattr__, __dir__ = lazy_exports(__name__, _LOADING)
 
 __all__ = ["BOUNDS", "DATA_FILES", "AuditSpec", "AugmentSpec", "BiasSpec", "BuiltinOptions",
-           "CalibrationSpec", "CheckSpec", "DataSpec", "DiagnosticsSpec", "DriftSpec", "DropoutSpec",
-           "EarlyStoppingSpec", "EvaluationSpec", "ExecutionSpec", "ForgettingSpec", "FreezeSpec", "GridSpec",
-           "LoraSpec", "MemorizationSpec", "ModelSpec", "RegressionSpec", "RobustnessSpec", "SpectralSpec",
-           "StatisticsSpec", "StrategySpec", "Suite", "TaskSpec", "VerdictSpec", "check_conditions",
-           "load_suite", "read_toml", "validate_suite"]
+           "CalibrationSpec", "CartographySpec", "CheckSpec", "DataSpec", "DiagnosticsSpec", "DriftSpec",
+           "DropoutSpec", "EarlyStoppingSpec", "EvaluationSpec", "ExecutionSpec", "ForgettingSpec",
+           "FreezeSpec", "GridSpec", "LabelsSpec", "LoraSpec", "MemorizationSpec", "ModelSpec",
+           "RegressionSpec", "RobustnessSpec", "SlicesSpec", "SpectralSpec", "StatisticsSpec",
+           "StrategySpec", "Suite", "TaskSpec", "VerdictSpec", "check_conditions", "load_suite",
+           "read_toml", "validate_suite"]

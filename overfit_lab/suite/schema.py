@@ -341,6 +341,48 @@ class BiasSpec(_Strict):
 class CalibrationSpec(_Strict):
     enabled: bool = True
     n_bins: int = Field(15, ge=1)
+    # post-hoc temperature scaling (Guo et al. 2017) fitted on validation: ECE on test after it,
+    # so a user sees whether a cell's overconfidence is fixable without retraining
+    temperature: bool = True
+
+
+class SlicesSpec(_Strict):
+    """Weak-slice discovery on the test split (see :mod:`overfit_lab.diagnostics.slices`): slices
+    of at least ``min_count`` texts (and as many outside), from text properties (length, negation,
+    contrast, ``frequent_tokens`` frequent words, identity terms, ...), the group columns and their
+    pairs; a slice is weak when it is worse than the rest of the split by more than ``tolerance``
+    (accuracy; a causal LM: mean token loss, in nats) and the one-sided test survives the
+    ``correction`` across every slice tried at ``alpha``."""
+
+    enabled: bool = True
+    min_count: int = Field(20, ge=2)
+    tolerance: float = Field(0.05, ge=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh"] = "holm"
+    frequent_tokens: int = Field(20, ge=0)
+    examples: int = Field(3, ge=0)  # misclassified test texts kept per weak slice, for the report
+
+
+class LabelsSpec(_Strict):
+    """Label shift and class collapse (see :mod:`overfit_lab.diagnostics.labels`): label shares of
+    every split and of the test predictions, per-class recall, a chi-square test of the training
+    against the test labels, and the classes (almost) never predicted: recall below
+    ``recall_threshold`` or a predicted share below ``share_ratio`` times the true share."""
+
+    enabled: bool = True
+    recall_threshold: float = Field(0.1, ge=0, le=1)
+    share_ratio: float = Field(0.25, ge=0, le=1)
+    min_count: int = Field(10, ge=1)
+
+
+class CartographySpec(_Strict):
+    """Training dynamics (dataset cartography, Swayamdipta et al. 2020; see
+    :mod:`overfit_lab.diagnostics.cartography`): every training example's confidence,
+    variability and correctness over the epochs, its data-map region, the ``examples`` most
+    likely mislabeled (kept with their text for the report) and the memorised ones."""
+
+    enabled: bool = True
+    examples: int = Field(10, ge=0)
 
 
 class MemorizationSpec(_Strict):
@@ -386,6 +428,9 @@ class DiagnosticsSpec(_Strict):
     drift: DriftSpec = DriftSpec()
     spectral: SpectralSpec = SpectralSpec()
     forgetting: ForgettingSpec = ForgettingSpec()
+    slices: SlicesSpec = SlicesSpec()
+    labels: LabelsSpec = LabelsSpec()
+    cartography: CartographySpec = CartographySpec()
 
 
 class StatisticsSpec(_Strict):

@@ -1,0 +1,540 @@
+"""Weak-slice discovery: where does a model fail, without being told the groups?
+
+Subgroup metrics (:mod:`overfit_lab.diagnostics.bias`) need the groups up front. Here the
+candidate groups (*slices*) are found from the data, as Giskard's scan and Deepchecks' weak
+segments do, and each is tested against the rest of the evaluation split:
+
+* ``text_properties``: interpretable boolean properties of each text, from the texts alone
+  (length bins, negation, contrast, questions, all-caps words, identity terms, frequent words);
+* ``group_slices``: boolean slices from metadata columns (``"gender=female"``) and their pairs
+  (``"gender=female & domain=film"``);
+* ``find_weak_slices``: per slice (and per slice and class), the slice's accuracy or loss against
+  the rest of the split, a one-sided test that the slice is worse (Fisher's exact test or
+  Mann-Whitney U), corrected for multiple testing over every row (Holm by default), and whether
+  the slice is *weak*: significantly worse by more than a tolerance;
+* ``worst_slice_gap``: the largest gap among the weak slices, 0 when none is weak.
+
+The per-class rows matter for shortcuts: a spurious cue (a pronoun that co-occurred with the
+positive class in training) helps one class and hurts the other inside the same slice, so the
+slice's overall accuracy can match the rest while the recall of one class inside it collapses.
+
+A slice found here is a hypothesis about the model's failure, not a cause: slices overlap and
+correlate (texts with "but" are longer), so read the weak slices together. On the built-in reviews
+(:func:`overfit_lab.data.builtin.generate_reviews`) with a bag-of-words logistic regression, a
+gender shortcut planted in the training split shows up as the identity-term slices' per-class
+rows; negation is weak once the model has learnt the adjectives it flips (2,000 training rows),
+not at 150 rows, where the model is weak everywhere and its weak slices are frequent words it
+tied to one class by chance.
+
+References
+----------
+Chung, Kraska, Polyzotis, Tae & Whang, "Slice Finder: Automated Data Slicing for Model
+Validation", ICDE 2019 (slices tested against their complement, with an effect size and a
+false-discovery control). Sagadeeva & Boehm, "SliceLine: Fast, Linear-Algebra-based Slice
+Finding for ML Model Debugging", SIGMOD 2021. Ribeiro, Wu, Guestrin & Singh, "Beyond Accuracy:
+Behavioral Testing of NLP Models with CheckList", ACL 2020 (negation as a capability).
+Holm, "A Simple Sequentially Rejective Multiple Test Procedure", Scand. J. Stat. 6 (1979).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import fisher_exact, mannwhitneyu
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from ..stats import adjust_pvalues
+from ._bias_counterfactual import GENDER_PAIRS
+from ._bias_groups import _values_of
+from ._validation import check_open_unit_interval, check_positive_int, check_same_length, check_texts
+
+__all__ = [
+    "CONTRAST_WORDS",
+    "NEGATION_WORDS",
+    "REPORT_COLUMNS",
+    "find_weak_slices",
+    "group_slices",
+    "text_properties",
+    "worst_slice_gap",
+]
+
+NEGATION_WORDS: frozenset[str] = frozenset(
+    {"not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "nowhere", "cannot"}
+)
+"""Whole words that mark a negation (besides any word ending in ``n't``)."""
+CONTRAST_WORDS: frozenset[str] = frozenset(
+    {"but", "although", "though", "however", "yet", "whereas", "while"}
+)
+"""Whole words that mark a contrast (``even though`` is covered by ``though``)."""
+REPORT_COLUMNS: tuple[str, ...] = (
+    "slice", "class", "n", "n_rest", "value", "value_rest", "gap", "p_value", "p_adjusted", "weak",
+)
+"""Columns of :func:`find_weak_slices`, in order."""
+
+# words: letters and digits, with inner apostrophes (wasn't, o'clock); "_" is not a letter
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_URL_OR_MENTION = re.compile(r"https?://|www\.|(?<![\w@#])[@#]\w")
+_DIGIT = re.compile(r"\d")
+
+
+def _words(text: str) -> list[str]:
+    return [w.replace("’", "'") for w in _WORD.findall(text)]
+
+
+def _is_negation(word: str) -> bool:
+    word = word.lower()
+    return word in NEGATION_WORDS or word.endswith("n't")
+
+
+def _is_all_caps(word: str) -> bool:
+    return word != "I" and sum(c.isalpha() for c in word) >= 2 and word.isupper()
+
+
+def _default_identity_terms() -> dict[str, list[str]]:
+    female = list(dict.fromkeys(pair[0] for pair in GENDER_PAIRS))
+    male = list(dict.fromkeys(pair[1] for pair in GENDER_PAIRS))
+    return {"female terms": female, "male terms": male}
+
+
+def _check_non_negative_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0; got {value!r}")
+    return int(value)
+
+
+def _length_bins(counts: np.ndarray, n_bins: int) -> dict[str, np.ndarray]:
+    """Right-closed word-count bins ``(q_{j-1}, q_j]`` between the quantiles ``q_j`` of ``counts``.
+
+    Integer counts, so bin ``j`` holds ``floor(q_{j-1}) + 1 .. floor(q_j)`` words; the first bin
+    starts at the shortest text. Edges that coincide after flooring are skipped.
+    """
+    quantiles = np.quantile(counts, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]) if n_bins > 1 else []
+    cuts = sorted({int(math.floor(q)) for q in quantiles} - {int(counts.max())})
+    bins: dict[str, np.ndarray] = {}
+    low = int(counts.min())
+    for high in [*cuts, int(counts.max())]:
+        if high < low:
+            continue
+        span = f"{low}" if low == high else f"{low}-{high}"
+        bins[f"length: {span} word{'' if high == 1 else 's'}"] = (counts >= low) & (counts <= high)
+        low = high + 1
+    return bins
+
+
+def text_properties(
+    texts: Sequence[str],
+    *,
+    identity_terms: Mapping[str, Sequence[str]] | None = None,
+    frequent_tokens: int = 20,
+    length_bins: int = 4,
+    min_count: int = 1,
+) -> pd.DataFrame:
+    """Interpretable boolean properties of each text, computed from the texts alone.
+
+    Words are runs of letters and digits with inner apostrophes (``wasn't`` is one word; a
+    typographic ``’`` counts as ``'``). The properties, in column order:
+
+    * ``"length: a-b words"``: the number of whitespace-separated words falls in a quantile bin.
+      The ``length_bins - 1`` inner quantiles ``q_j`` of the word counts of ``texts`` cut them
+      into right-closed bins ``(q_{j-1}, q_j]``: ``floor(q_{j-1}) + 1 .. floor(q_j)`` words, the
+      first bin from the shortest text, the last to the longest. Edges that coincide (many texts
+      of one length) are skipped, so there can be fewer bins;
+    * ``"negation"``: a whole word (case-insensitive) among :data:`NEGATION_WORDS` (not, no,
+      never, nothing, nobody, none, neither, nor, nowhere, cannot) or ending in ``n't``
+      (wasn't, didn't, couldn't);
+    * ``"contrast"``: a whole word among :data:`CONTRAST_WORDS` (but, although, though, however,
+      yet, whereas, while; ``even though`` through ``though``);
+    * ``"question"``: contains ``?``; ``"exclamation"``: contains ``!``;
+    * ``"all-caps word"``: a word of at least 2 letters, all of them upper case, other than ``I``
+      (``GREAT``, ``NOT``);
+    * ``"digits"``: contains a digit;
+    * ``"URL or @mention"``: contains ``http://``, ``https://``, ``www.``, an ``@name`` or a
+      ``#tag``;
+    * ``"identity: <group>"``: for each group of ``identity_terms``, a whole-word,
+      case-insensitive match of one of its terms (a term may be several words);
+    * ``"word: <token>"``: the ``frequent_tokens`` words with the highest document frequency
+      (number of texts containing them) among the lower-cased, purely alphabetic words of at
+      least 3 letters that are not in scikit-learn's ``ENGLISH_STOP_WORDS`` nor negation or
+      contrast words; ties are broken alphabetically.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The evaluation texts, at least one.
+    identity_terms : mapping of str to sequence of str, optional
+        Group name to its words. Default: ``{"female terms": [...], "male terms": [...]}`` with
+        the first and the second words of :data:`overfit_lab.diagnostics.bias.GENDER_PAIRS`.
+        Pass ``{}`` for none.
+    frequent_tokens : int, default 20
+        Number of frequent-word columns (0 for none).
+    length_bins : int, default 4
+        Number of word-count quantile bins asked for (1: a single bin, all texts).
+    min_count : int, default 1
+        Columns true for fewer texts are dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Boolean, index ``0..n-1`` (the order of ``texts``), one column per slice, named as above.
+
+    Examples
+    --------
+    >>> texts = ["It was not good.", "GREAT food, but slow", "Is she here?", "Loved it!"]
+    >>> props = text_properties(texts, frequent_tokens=1, length_bins=2)
+    >>> props.columns.tolist()
+    ['length: 2-3 words', 'length: 4 words', 'negation', 'contrast', 'question', 'exclamation', \
+'all-caps word', 'identity: female terms', 'word: food']
+    >>> props["negation"].tolist(), props["identity: female terms"].tolist()
+    ([True, False, False, False], [False, False, True, False])
+    >>> text_properties(texts, frequent_tokens=0, length_bins=2, min_count=2).columns.tolist()
+    ['length: 2-3 words', 'length: 4 words']
+    """
+    texts = check_texts(texts, allow_empty=False)
+    length_bins = check_positive_int(length_bins, "length_bins")
+    frequent_tokens = _check_non_negative_int(frequent_tokens, "frequent_tokens")
+    min_count = check_positive_int(min_count, "min_count")
+    if identity_terms is None:
+        identity_terms = _default_identity_terms()
+    if not isinstance(identity_terms, Mapping):
+        raise ValueError(f"identity_terms must map a group name to its words; got {type(identity_terms)}")
+    identity_patterns = {}
+    for group, terms in identity_terms.items():
+        if isinstance(terms, str) or not terms or not all(isinstance(t, str) and t.strip() for t in terms):
+            raise ValueError(f"identity_terms[{group!r}] must be a non-empty sequence of words; "
+                             f"got {terms!r}")
+        alternatives = "|".join(sorted((re.escape(t.strip()) for t in terms), key=len, reverse=True))
+        identity_patterns[group] = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+    words = [_words(t) for t in texts]
+    lower = [{w.lower() for w in ws} for ws in words]
+    counts = np.array([len(t.split()) for t in texts])
+    columns: dict[str, np.ndarray] = dict(_length_bins(counts, length_bins))
+
+    def column(test) -> np.ndarray:
+        return np.fromiter((bool(test(i)) for i in range(len(texts))), dtype=bool, count=len(texts))
+
+    columns["negation"] = column(lambda i: any(_is_negation(w) for w in lower[i]))
+    columns["contrast"] = column(lambda i: not lower[i].isdisjoint(CONTRAST_WORDS))
+    columns["question"] = column(lambda i: "?" in texts[i])
+    columns["exclamation"] = column(lambda i: "!" in texts[i])
+    columns["all-caps word"] = column(lambda i: any(_is_all_caps(w) for w in words[i]))
+    columns["digits"] = column(lambda i: _DIGIT.search(texts[i]))
+    columns["URL or @mention"] = column(lambda i: _URL_OR_MENTION.search(texts[i]))
+    for group, pattern in identity_patterns.items():
+        columns[f"identity: {group}"] = column(lambda i, p=pattern: p.search(texts[i]))
+
+    document_frequency = Counter(
+        w for ws in lower for w in ws
+        if len(w) >= 3 and w.isalpha() and w not in ENGLISH_STOP_WORDS
+        and w not in CONTRAST_WORDS and not _is_negation(w)
+    )
+    ranked = sorted(document_frequency.items(), key=lambda item: (-item[1], item[0]))[:frequent_tokens]
+    for token, _ in ranked:
+        columns[f"word: {token}"] = column(lambda i, w=token: w in lower[i])
+
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(texts)))
+    return frame.loc[:, frame.sum(axis=0) >= min_count]
+
+
+def _sorted_values(values: set) -> list:
+    try:
+        return sorted(values)
+    except TypeError:  # mixed types
+        return sorted(values, key=str)
+
+
+def group_slices(
+    frame: pd.DataFrame,
+    columns: Sequence[str] | str,
+    *,
+    separator: str | None = None,
+    pairs: bool = True,
+    min_count: int = 1,
+) -> pd.DataFrame:
+    """Boolean slices from metadata columns: one per value, and one per pair of values.
+
+    Column ``"col=value"`` is true for the rows whose ``col`` has ``value``. With ``separator``
+    a cell holding several values (``"black;muslim"`` with ``separator=";"``) belongs to each of
+    them, stripped of surrounding spaces. A missing cell (NaN, None) belongs to none. With
+    ``pairs``, ``"col1=v1 & col2=v2"`` is true where both hold, for every pair of values of two
+    different columns (intersections are where shortcuts hide).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The evaluation rows, in the order of the values that :func:`find_weak_slices` will get.
+    columns : sequence of str or str
+        Columns of ``frame`` to slice on.
+    separator : str or None, default None
+        What separates the values of a multi-valued cell; None: one value per cell.
+    pairs : bool, default True
+        Also the intersections of two values from different columns.
+    min_count : int, default 1
+        Slices with fewer rows are dropped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Boolean, index ``0..n-1`` (the row order of ``frame``): the single-value slices of each
+        column in turn, values sorted, then the pairs.
+
+    Examples
+    --------
+    >>> meta = pd.DataFrame({"gender": ["f", "m", "f"], "topic": ["film;food", "film", "food"]})
+    >>> group_slices(meta, ["gender", "topic"], separator=";").sum().to_dict()
+    {'gender=f': 2, 'gender=m': 1, 'topic=film': 2, 'topic=food': 2, 'gender=f & topic=film': 1, \
+'gender=f & topic=food': 2, 'gender=m & topic=film': 1}
+    >>> group_slices(meta, "gender", pairs=False, min_count=2).columns.tolist()
+    ['gender=f']
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"frame must be a pandas DataFrame; got {type(frame).__name__}")
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    if not columns:
+        raise ValueError("columns must name at least one column of frame")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"columns must be columns of frame; not found: {missing}")
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"columns must not repeat a column; got {columns}")
+    if separator is not None and (not isinstance(separator, str) or not separator):
+        raise ValueError(f"separator must be a non-empty string or None; got {separator!r}")
+    min_count = check_positive_int(min_count, "min_count")
+
+    per_column: list[dict[str, np.ndarray]] = []
+    for col in columns:
+        cells = [() if _is_missing(v) else _values_of(v, separator) for v in frame[col].tolist()]
+        values = _sorted_values({v for vs in cells for v in vs})
+        per_column.append({
+            f"{col}={value}": np.array([value in vs for vs in cells], dtype=bool) for value in values
+        })
+    slices: dict[str, np.ndarray] = {name: mask for singles in per_column for name, mask in singles.items()}
+    if pairs:
+        for first, second in combinations(per_column, 2):
+            for name1, mask1 in first.items():
+                for name2, mask2 in second.items():
+                    slices[f"{name1} & {name2}"] = mask1 & mask2
+    out = pd.DataFrame(slices, index=pd.RangeIndex(len(frame)), dtype=bool)
+    return out.loc[:, out.sum(axis=0) >= min_count]
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _check_slices(slices: pd.DataFrame, n: int) -> pd.DataFrame:
+    if not isinstance(slices, pd.DataFrame):
+        raise ValueError(f"slices must be a pandas DataFrame of boolean columns; got {type(slices).__name__}")
+    if len(slices) != n:
+        raise ValueError(f"slices must have one row per value ({n}); got {len(slices)}")
+    if not slices.columns.is_unique:
+        raise ValueError("slices must have unique column names")
+    checked = {}
+    for name in slices.columns:
+        col = slices[name]
+        if col.dtype != bool:
+            raw = col.to_numpy()
+            if raw.dtype.kind not in "iuf" or not np.isin(raw, (0, 1)).all():
+                raise ValueError(f"slices column {name!r} must be boolean (or 0/1)")
+        checked[str(name)] = col.to_numpy().astype(bool)
+    return pd.DataFrame(checked, index=pd.RangeIndex(n))
+
+
+def _label_name(label: object, label_names: Sequence | Mapping | None) -> object:
+    if label_names is None:
+        return label.item() if isinstance(label, np.generic) else label
+    if isinstance(label_names, Mapping):
+        return label_names.get(label, label)
+    try:
+        return label_names[int(label)]
+    except (ValueError, TypeError, IndexError):
+        raise ValueError(f"label_names must name every label; no name for {label!r}") from None
+
+
+def _one_sided_p(inside: np.ndarray, rest: np.ndarray, kind: str) -> float:
+    """p-value that ``inside`` is worse than ``rest``: lower accuracy or larger losses."""
+    if kind == "accuracy":
+        k, k_rest = int(inside.sum()), int(rest.sum())
+        table = [[k, inside.size - k], [k_rest, rest.size - k_rest]]
+        # odds ratio (k / (n - k)) / (k_rest / (n_rest - k_rest)) < 1: the slice is right less often
+        return float(fisher_exact(table, alternative="less").pvalue)
+    return float(mannwhitneyu(inside, rest, alternative="greater").pvalue)
+
+
+def find_weak_slices(
+    values: np.ndarray,
+    slices: pd.DataFrame,
+    *,
+    labels: np.ndarray | None = None,
+    label_names: Sequence | Mapping | None = None,
+    kind: str = "accuracy",
+    min_count: int = 20,
+    tolerance: float = 0.05,
+    alpha: float = 0.05,
+    correction: str = "holm",
+) -> pd.DataFrame:
+    """Test every slice against the rest of the split: which ones is the model significantly worse on?
+
+    For a slice ``S`` of the population ``P`` (all examples), ``value = mean_{i ∈ S} v_i`` and
+    ``value_rest = mean_{i ∈ P \\ S} v_i``, and the gap is how much worse the slice is:
+    ``gap = value_rest - value`` for ``kind="accuracy"`` (``v_i = 1`` when example ``i`` is
+    right), ``gap = value - value_rest`` for ``kind="loss"`` (``v_i`` its loss). With ``labels``,
+    each class ``c`` adds a row per slice with ``P = {i: y_i = c}``: the recall of ``c`` inside the
+    slice against its recall elsewhere. A shortcut that helps one class and hurts another inside
+    the same slice leaves the slice's accuracy close to the rest's, and shows only in these rows.
+
+    The test is one-sided (is the slice worse?):
+
+    * accuracy: Fisher's exact test on the 2x2 table ``[[k, n - k], [k_rest, n_rest - k_rest]]``
+      (right and wrong, in the slice and in the rest), ``alternative="less"``: a small p-value
+      means the odds of being right are lower in the slice. Exact, so valid for small slices
+      (and conservative, the test being discrete);
+    * loss: Mann-Whitney U (``alternative="greater"``): a small p-value means a slice loss tends
+      to exceed a rest loss. No distributional assumption on the losses.
+
+    The slice is compared with the *rest* of the population, not the whole: the two samples are
+    then disjoint, as both tests assume, and the gap is not shrunk by the slice's own share (a
+    slice holding a fraction ``s`` of the split differs from the whole by only ``(1 - s)`` times
+    its difference from the rest, so large weak slices would look milder).
+
+    Slices (or slice-class cells) with ``n < min_count`` or ``n_rest < min_count`` are not tested
+    and not reported. The p-values of every tested row (slices and slice-class cells together)
+    are corrected at once by :func:`overfit_lab.stats.adjust_pvalues`: Holm's step-down
+    correction by default, which bounds the family-wise error rate (the chance that any slice is
+    called weak when none is) at ``alpha`` under any dependence between the tests (the slices
+    overlap); ``"bh"`` (Benjamini-Hochberg) bounds the false discovery rate instead, formally
+    under positive dependence, and finds more slices. A row is *weak* when ``p_adjusted < alpha``
+    and ``gap > tolerance``: significant and large enough to matter.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,)
+        Per example: 1/0 (or True/False) correctness for ``kind="accuracy"``, the loss for
+        ``kind="loss"``.
+    slices : pandas.DataFrame of shape (n, m)
+        Boolean slice columns, row ``i`` for example ``i`` (:func:`text_properties`,
+        :func:`group_slices`, or both with ``pd.concat(axis=1)``).
+    labels : ndarray of shape (n,), optional
+        True labels; adds the per-class rows.
+    label_names : sequence or mapping, optional
+        Name of each label for the ``class`` column (``label_names[label]``); default the label.
+    kind : {"accuracy", "loss"}, default "accuracy"
+        What ``values`` hold.
+    min_count : int, default 20
+        Fewest examples in the slice and in the rest for a row to be tested.
+    tolerance : float, default 0.05
+        Smallest gap (accuracy points, or loss units) that counts, ``>= 0``.
+    alpha : float, default 0.05
+        Level of the corrected test, in (0, 1).
+    correction : {"holm", "bh"}, default "holm"
+        Multiple-testing correction over all tested rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per tested slice (``class`` None) and slice-class cell (``class`` the label's
+        name), columns :data:`REPORT_COLUMNS`: ``slice``, ``class``, ``n``, ``n_rest``,
+        ``value``, ``value_rest``, ``gap``, ``p_value``, ``p_adjusted``, ``weak``; weak rows
+        first, then by decreasing gap.
+
+    References
+    ----------
+    Fisher, "On the Interpretation of χ² from Contingency Tables, and the Calculation of P",
+    JRSS 85(1), 1922. Mann & Whitney, "On a Test of Whether One of Two Random Variables Is
+    Stochastically Larger than the Other", Ann. Math. Stat. 18(1), 1947. Holm (1979).
+    Chung et al., "Slice Finder", ICDE 2019.
+
+    Examples
+    --------
+    >>> correct = np.array([0, 1] * 15 + [1] * 70)       # 50 % right in the slice, 100 % elsewhere
+    >>> in_slice = pd.DataFrame({"negation": np.arange(100) < 30})
+    >>> report = find_weak_slices(correct, in_slice)
+    >>> report[["slice", "n", "n_rest", "value", "value_rest", "gap", "weak"]].to_dict("records")
+    [{'slice': 'negation', 'n': 30, 'n_rest': 70, 'value': 0.5, 'value_rest': 1.0, 'gap': 0.5, 'weak': True}]
+    >>> float(report["p_value"].iloc[0]) < 1e-9
+    True
+    """
+    if kind not in ("accuracy", "loss"):
+        raise ValueError(f"kind must be 'accuracy' or 'loss'; got {kind!r}")
+    if correction not in ("holm", "bh"):
+        raise ValueError(f"correction must be 'holm' or 'bh'; got {correction!r}")
+    min_count = check_positive_int(min_count, "min_count")
+    alpha = check_open_unit_interval(alpha, "alpha")
+    try:
+        tolerance = float(tolerance)
+    except (TypeError, ValueError):
+        raise ValueError(f"tolerance must be a number >= 0; got {tolerance!r}") from None
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be a number >= 0; got {tolerance}")
+    if labels is None:
+        (values,) = check_same_length(values=values)
+    else:
+        values, labels = check_same_length(values=values, labels=labels)
+    if values.dtype.kind not in "biuf":
+        raise ValueError(f"values must be numeric; got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite")
+    if kind == "accuracy" and not np.isin(values, (0.0, 1.0)).all():
+        raise ValueError("values must be 1/0 correctness for kind='accuracy' "
+                         "(per-example losses: kind='loss')")
+    slices = _check_slices(slices, values.size)
+
+    populations: list[tuple[object, np.ndarray]] = [(None, np.ones(values.size, dtype=bool))]
+    if labels is not None:
+        if pd.isna(labels).any():
+            raise ValueError("labels must not hold missing values")
+        classes = _sorted_values(set(labels.tolist()))
+        populations += [(_label_name(c, label_names), labels == c) for c in classes]
+
+    rows = []
+    for name in slices.columns:
+        mask = slices[name].to_numpy()
+        for cls, population in populations:
+            inside, rest = values[population & mask], values[population & ~mask]
+            if inside.size < min_count or rest.size < min_count:
+                continue
+            value, value_rest = float(inside.mean()), float(rest.mean())
+            gap = value_rest - value if kind == "accuracy" else value - value_rest
+            rows.append((name, cls, inside.size, rest.size, value, value_rest, gap,
+                         _one_sided_p(inside, rest, kind)))
+    report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS[:-2]))
+    report = report.astype({"slice": object, "class": object, "n": np.int64, "n_rest": np.int64,
+                            "value": np.float64, "value_rest": np.float64, "gap": np.float64,
+                            "p_value": np.float64})
+    report["class"] = report["class"].astype(object).where(report["class"].notna(), None)
+    report["p_adjusted"] = adjust_pvalues(report["p_value"].to_numpy(), method=correction)
+    report["weak"] = (report["p_adjusted"] < alpha) & (report["gap"] > tolerance)
+    report = report.sort_values(["weak", "gap"], ascending=[False, False], kind="mergesort")
+    return report.reset_index(drop=True)
+
+
+def worst_slice_gap(report: pd.DataFrame) -> float:
+    """The largest gap among the weak rows of a :func:`find_weak_slices` report; 0.0 when none is weak.
+
+    Only slices whose difference survives the corrected test count, so a check such as
+    ``worst_slice_gap(report) <= 0.1`` fails only on evidence, never on the noise of a small slice.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        The output of :func:`find_weak_slices` (at least its ``gap`` and ``weak`` columns).
+
+    Examples
+    --------
+    >>> report = pd.DataFrame({"gap": [0.3, 0.1, 0.5], "weak": [True, True, False]})
+    >>> worst_slice_gap(report)
+    0.3
+    >>> worst_slice_gap(report.iloc[2:])
+    0.0
+    """
+    if not isinstance(report, pd.DataFrame) or not {"gap", "weak"} <= set(report.columns):
+        raise ValueError("report must be a find_weak_slices DataFrame with 'gap' and 'weak' columns")
+    weak = report["weak"].to_numpy(dtype=bool)
+    return float(report["gap"].to_numpy(dtype=np.float64)[weak].max()) if weak.any() else 0.0
