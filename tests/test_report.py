@@ -21,7 +21,7 @@ XSS = "<script>alert(1)</script>"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "reports" / "test-artifacts"
 SECTIONS = ("verdict", "curves", "size", "comparison", "robustness", "bias", "calibration", "memorization",
             "drift", "spectral", "setup")
-PLOTS = ("heatmap", "curves", "gap", "robustness", "reliability", "roc", "drift", "spectral")
+PLOTS = ("heatmap", "curves", "gap", "robustness", "reliability", "roc", "drift", "spectral", "datamap")
 
 
 @pytest.fixture(scope="module")
