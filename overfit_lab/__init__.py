@@ -3,6 +3,7 @@
 Public API::
 
     from overfit_lab import Suite, load_suite, run_suite, load_run, audit, check_run
+    from overfit_lab import audit_trainer_run, export_model   # existing Trainer runs; a cell's model
 
 Downloads from the Hugging Face hub are off unless the user sets ``HF_HUB_OFFLINE=0``.
 """
@@ -22,6 +23,8 @@ _EXPORTS = {
     "RunResult": ".analysis",
     "Suite": ".suite",
     "audit": ".app",
+    "audit_trainer_run": ".app",
+    "export_model": ".model_export",
     "check_run": ".checks",
     "load_run": ".analysis",
     "load_suite": ".suite",

@@ -79,6 +79,13 @@ class RunResult:
         return None if spec is None else AuditSpec.model_validate(spec)
 
     @property
+    def trainer_run(self) -> dict | None:
+        """For an audit of a Trainer output directory: what its logs say (``logs``: the verdict,
+        best evaluation, onset, ``missing``), its logged ``curve``, the audited ``checkpoints``
+        and which one to ``ship`` and why; ``None`` otherwise."""
+        return self.meta.get("trainer_run")
+
+    @property
     def leakage(self) -> Leakage:
         """Held-out rows whose text is also in the training pool, found when the data was loaded
         (empty for runs stored before the check existed)."""

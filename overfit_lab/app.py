@@ -9,10 +9,12 @@ from pathlib import Path
 from rich.console import Console
 
 from .analysis import RunResult, load_run
+from .progress import Observers
 from .runner import open_store, run_grid
 from .suite import Suite
 
-__all__ = ["audit", "check", "failed_cells_line", "finish_run", "obtain_run", "run_suite"]
+__all__ = ["audit", "audit_trainer_run", "check", "failed_cells_line", "finish_run", "obtain_run",
+           "run_suite"]
 
 
 def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | None = None,
@@ -41,11 +43,41 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
 
     console = console or make_console()
     store = open_store(suite, output=output, resume=resume, execution=execution)
+    tracking = store.suite().tracking
     try:
-        run_grid(store, None if quiet else TerminalProgress(console), execution=execution)
+        display = None if quiet else TerminalProgress(console)
+        tracker = _mlflow_tracking(store, tracking, console) if tracking.mlflow else None
+        run_grid(store, Observers(display, tracker), execution=execution)
     finally:
         store.close()
-    return finish_run(store.run_dir, console, quiet=quiet)
+    run = finish_run(store.run_dir, console, quiet=quiet)
+    if tracking.mlflow and not (tracker and tracker.failed):
+        _publish(run, tracking, console, quiet=quiet)
+    return run
+
+
+def _mlflow_tracking(store, tracking, console: Console):
+    """The observer publishing each cell to MLflow; a failure is told on the console, once."""
+    from .export.tracking import MlflowTracking
+
+    return MlflowTracking(store, tracking, warn=lambda line: console.print(f"[yellow]warning:[/] {line}",
+                                                                          highlight=False))
+
+
+def _publish(run: RunResult, tracking, console: Console, *, quiet: bool) -> None:
+    """The whole run (its report included) to MLflow at its end; a failure is a warning, even quiet."""
+    from .errors import OverfitLabError
+    from .export import export_run
+
+    try:
+        done = export_run(run.run_dir, tracking_uri=tracking.mlflow_tracking_uri,
+                          experiment=tracking.mlflow_experiment)
+        if not quiet:
+            console.print(f"[dim]MLflow: parent run {done['parent_run_id']} ({done['tracking_uri']})[/]")
+    except Exception as exc:  # noqa: BLE001 - the run is stored; publishing it can be retried
+        reason = exc if isinstance(exc, OverfitLabError) else f"{type(exc).__name__}: {exc}"
+        console.print(f"[yellow]warning:[/] MLflow export failed: {reason} (retry with: overfit-lab export "
+                      f"mlflow {run.run_dir})", highlight=False)
 
 
 def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Console | None = None,
@@ -108,6 +140,21 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Co
 
     console = console or make_console()
     run_dir = score_model(model, train, test, announce=None if quiet else console.print, **options)
+    return finish_run(run_dir, console, quiet=quiet)
+
+
+def audit_trainer_run(output_dir: str | Path, train: str | Path, test: str | Path, *,
+                      console: Console | None = None, quiet: bool = False, **options) -> RunResult:
+    """Audit a ``transformers.Trainer`` output directory without retraining: its logs (learning
+    curve, best evaluation, onset and the grid's verdict rule, with what they cannot judge) and
+    its best and last checkpoints, scored as :func:`audit` scores a model (two cells, ``best`` and
+    ``last``), with which one to ship and why (``RunResult.trainer_run``). ``options``: as
+    :func:`audit`'s."""
+    from .auditing import score_trainer_run
+    from .report.terminal import make_console
+
+    console = console or make_console()
+    run_dir = score_trainer_run(output_dir, train, test, announce=None if quiet else console.print, **options)
     return finish_run(run_dir, console, quiet=quiet)
 
 

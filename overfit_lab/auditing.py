@@ -16,6 +16,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,59 +49,188 @@ def score_model(model: str | Path, train: str | Path, test: str | Path, *,
     """Score a fine-tuned model as a one-cell run and store it; returns the run directory.
     :func:`overfit_lab.audit` documents the arguments; ``announce`` gets one line saying what is
     audited, once the model and data are loaded."""
+    audited = Audited(AUDIT_STRATEGY, AUDIT_STRATEGY, str(model), "--model",
+                      "an existing fine-tuned model, scored as it is")
+    return _score_models([audited], train, test, validation=validation, groups=groups,
+                         group_separator=group_separator, reference=reference, checks=checks,
+                         text_column=text_column, label_column=label_column, max_length=max_length,
+                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                         diagnostics=diagnostics, task=task, output=output, announce=announce)
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One model an audit scores: its cell id and strategy name in the run, its directory, the
+    option that named it (for errors) and what it is (the strategy's description)."""
+
+    cell_id: str
+    strategy: str
+    path: str
+    key: str
+    description: str
+
+
+def score_trainer_run(output_dir: str | Path, train: str | Path, test: str | Path, **options) -> Path:
+    """Audit a ``transformers.Trainer`` output directory: read its logs (learning curve, best
+    evaluation, onset and the grid's verdict rule, :mod:`overfit_lab.trainer_runs`), score its
+    best checkpoint (lowest logged evaluation loss) and its last one as two cells of one run
+    (``best``, ``last``; one cell when they are the same), and say which to ship and why. The
+    logs' verdict, what they could not judge and the choice are in the run's meta
+    (``trainer_run``). ``options``: as :func:`score_model`'s."""
+    from .diagnostics.generalization import DEFAULT_THRESHOLDS
+    from .trainer_runs import read_trainer_run
+
+    run = read_trainer_run(output_dir, require_checkpoints=True)
+    logs = run.verdict(DEFAULT_THRESHOLDS)
+    saved = [c for c in run.checkpoints if c.has_weights]
+    best = run.checkpoint_for(logs["best_step"]) if logs["best_step"] is not None else None
+    best = best if best is not None and best.has_weights else saved[-1]
+    last = saved[-1]
+    chosen = [Audited(best.path.name, "best", str(best.path), "--trainer-run",
+                      f"{best.path.name}: the checkpoint at or before the lowest logged evaluation loss")]
+    if last.path != best.path:
+        chosen.append(Audited(last.path.name, "last", str(last.path), "--trainer-run",
+                              f"{last.path.name}: the last checkpoint"))
+    facts = _json_safe({"output_dir": str(Path(output_dir).resolve()),
+                        "logs": {k: v for k, v in logs.items() if k not in ("curve", "labels")},
+                        "curve": logs["curve"].to_dict("records"), "curve_labels": logs["labels"],
+                        "checkpoints": {"best": chosen[0].cell_id, "last": last.path.name}})
+    return _score_models(chosen, train, test, trainer_run=facts, **options)
+
+
+def _score_models(models: list[Audited], train, test, *, validation=None, groups: Sequence[str] = (),
+                  group_separator: str | None = None, reference=None, checks=None, text_column: str = "text",
+                  label_column: str = "label", max_length: int = 128, trust_remote_code: bool = False,
+                  allow_pickle: bool = False, diagnostics: dict | None = None,
+                  task: str = "sequence-classification", output=None,
+                  announce: Callable[[str], None] | None = None, trainer_run: dict | None = None) -> Path:
+    """Score ``models`` (one cell each) on the same data as one run; returns its directory."""
     from .runner import DEFAULT_REPORTS, commit_cell, default_run_dir
 
     if task not in TASKS:
         raise OverfitLabError(f"unknown task '{task}'.", key="--task", fix=f"use one of {', '.join(TASKS)}.")
-    model_path = check_model(str(model), key="--model", trust_remote_code=trust_remote_code,
-                             allow_pickle=allow_pickle, finetuned=True, max_length=max_length,
-                             max_length_key="--max-length", task=task)
+    paths = [check_model(m.path, key=m.key, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                         finetuned=True, max_length=max_length, max_length_key="--max-length", task=task)
+             for m in models]
     reference_path = None if reference is None else check_model(
         str(reference), key="--reference", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
         task=task)
-    suite = _audit_suite(model_path, train, test, validation=validation, groups=list(groups),
+    suite = _audit_suite(paths[0], train, test, validation=validation, groups=list(groups),
                          group_separator=group_separator, reference=reference_path, text_column=text_column,
-                         label_column=label_column,
-                         max_length=max_length, trust_remote_code=trust_remote_code,
-                         allow_pickle=allow_pickle, diagnostics=diagnostics, task=task)
+                         label_column=label_column, max_length=max_length,
+                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                         diagnostics=diagnostics, task=task,
+                         strategies={m.strategy: m.description for m in models},
+                         name=Path(trainer_run["output_dir"]).name if trainer_run else None)
     if checks is not None:
         from .checks import load_checks
 
         suite = load_checks(checks, suite)
-    started = time.perf_counter()
-    network = task_of(suite).load_finetuned(model_path, trust_remote_code=trust_remote_code,
-                                            allow_pickle=allow_pickle)
-    tokenizer = load_tokenizer(model_path, trust_remote_code=trust_remote_code)
     data = load_task_data(suite, source="--train")
-    if task == "sequence-classification":
-        data = _align_labels(data, network)
     run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
-    spec = AuditSpec(reference=reference_path, held_out="validation" if validation is not None else "test")
-    store = RunStore.create(run_dir, suite, environment_facts(),
-                            meta={"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
-                                  "audit": spec.model_dump(), "leakage": data.leakage.to_dict()})
-    if announce is not None:
-        announce(f"[bold]{suite.name}[/]: auditing {model_path} on {len(data.train)} training and "
-                 f"{len(data.test)} test rows -> {store.run_dir}")
-        for line in data.leakage.lines():
-            announce(f"[yellow]warning:[/] {escape(line)}")
+    held_out = "validation" if validation is not None else "test"
+    spec = AuditSpec(reference=reference_path, held_out=held_out)
+    meta = {"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
+            "audit": spec.model_dump(), "leakage": data.leakage.to_dict()}
+    store = None
     try:
-        result = _audit_cell(suite, network, tokenizer, data, model_path, reference_path, started)
-    except BaseException:  # an audit interrupted or broken before its one cell leaves no directory
-        store.close()
-        shutil.rmtree(store.run_dir, ignore_errors=True)
+        outputs = {}
+        for audited, path in zip(models, paths, strict=True):
+            started = time.perf_counter()
+            network = task_of(suite).load_finetuned(path, trust_remote_code=trust_remote_code,
+                                                    allow_pickle=allow_pickle)
+            tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+            cell_data = _align_labels(data, network) if task == "sequence-classification" else data
+            if store is None:
+                store = RunStore.create(run_dir, suite, environment_facts(),
+                                        meta={**meta, "label_names": cell_data.label_names})
+                if announce is not None:
+                    what = trainer_run["output_dir"] if trainer_run else path
+                    announce(f"[bold]{suite.name}[/]: auditing {what} on {len(data.train)} training and "
+                             f"{len(data.test)} test rows -> {store.run_dir}")
+                    for line in data.leakage.lines():
+                        announce(f"[yellow]warning:[/] {escape(line)}")
+            result, outputs[audited.strategy] = _audit_cell(suite, network, tokenizer, cell_data, path,
+                                                            reference_path, started, audited)
+            commit_cell(store, result)
+        if trainer_run is not None:
+            ship = _ship(outputs, cell_data, trainer_run, task, split=held_out)
+            store.set_meta("trainer_run", {**trainer_run, "ship": ship})
+    except BaseException:  # an audit interrupted or broken before its cells are stored leaves no directory
+        if store is not None:
+            store.close()
+            shutil.rmtree(store.run_dir, ignore_errors=True)
         raise
-    try:
-        commit_cell(store, result)
-    finally:
-        store.close()
+    store.close()
     return store.run_dir
+
+
+def _ship(outputs: dict[str, dict[str, np.ndarray]], data: TaskData, facts: dict, task: str, *,
+          split: str) -> dict:
+    """Which checkpoint to ship and why: the best one (chosen by the logged evaluation loss, before
+    seeing the audit's data) unless the last one is significantly better on ``split`` (the
+    ``--validation`` file when given, else the test file: exact McNemar test on which rows each
+    gets right; a causal LM: Wilcoxon signed-rank on the documents' losses), at 0.05. Choosing on
+    the test file makes its figures optimistic for the chosen checkpoint, and the reason says so."""
+    from scipy.stats import binomtest, wilcoxon
+
+    best, last = facts["checkpoints"]["best"], facts["checkpoints"]["last"]
+    if "last" not in outputs:
+        return {"checkpoint": best, "why": "the best and the last checkpoint are the same", "p": None}
+    outputs = {name: split_outputs[split] for name, split_outputs in outputs.items()}
+    where = ("the --validation file" if split == "validation" else
+             "the test file (choosing on it makes its figures optimistic for the chosen checkpoint; give "
+             "--validation to choose on other data)")
+    if task == "sequence-classification":
+        y = data.split(split)["label"].to_numpy()
+        right = {name: out.argmax(axis=1) == y for name, out in outputs.items()}
+        better = int((right["last"] & ~right["best"]).sum())
+        worse = int((~right["last"] & right["best"]).sum())
+        p = binomtest(better, better + worse, 0.5, alternative="greater").pvalue if better + worse else 1.0
+        scores = {name: float(r.mean()) for name, r in right.items()}
+        measure, test = f"{split} accuracy", "exact McNemar test"
+    else:
+        from .diagnostics.language import sequence_losses
+
+        losses = {name: sequence_losses(out) for name, out in outputs.items()}
+        keep = np.isfinite(losses["best"]) & np.isfinite(losses["last"])
+        differences = losses["best"][keep] - losses["last"][keep]
+        p = wilcoxon(differences, alternative="greater").pvalue if np.any(differences != 0) else 1.0
+        scores = {name: float(np.mean(value[keep])) for name, value in losses.items()}
+        measure, test = f"mean {split} document loss", "Wilcoxon signed-rank test"
+    figures = (f"{measure} {scores['best']:.3f} ({best}) against {scores['last']:.3f} ({last}), "
+               f"{test} p = {p:.3g}")
+    if p < SHIP_ALPHA:
+        return {"checkpoint": last, "p": float(p),
+                "why": f"the last checkpoint is significantly better on {where}: {figures}"}
+    return {"checkpoint": best, "p": float(p),
+            "why": f"it had the lowest logged evaluation loss, and the last checkpoint is not significantly "
+                   f"better on {where}: {figures}"}
+
+
+SHIP_ALPHA = 0.05
+
+
+def _json_safe(value):
+    """``value`` with paths as strings, numpy scalars as Python ones and NaN as ``None``."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
                  group_separator: str | None = None, reference: str | None,
                  text_column: str, label_column: str, max_length: int, trust_remote_code: bool,
-                 allow_pickle: bool, diagnostics: dict | None, task: str) -> Suite:
+                 allow_pickle: bool, diagnostics: dict | None, task: str, strategies: dict[str, str],
+                 name: str | None = None) -> Suite:
     for key, value in (("--train", train), ("--test", test), ("--validation", validation)):
         if value is not None and not Path(value).exists():
             raise OverfitLabError(f"no such file or directory: {value}.", key=key, fix="correct the path.")
@@ -110,7 +240,7 @@ def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
         for name in ("drift", "forgetting"):
             diagnostics[name] = {**diagnostics.get(name, {}), "enabled": False}
     raw = {
-        "name": f"audit-{Path(model_path).name}",
+        "name": f"audit-{name or Path(model_path).name}",
         "description": f"audit of {model_path} (no training)",
         "task": {"type": task},
         "model": {"name": model_path, "max_length": max_length, "trust_remote_code": trust_remote_code,
@@ -119,8 +249,8 @@ def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
                  "validation": str(Path(validation or test).resolve()), "text_column": text_column,
                  "label_column": label_column, "group_columns": groups,
                  "group_separator": group_separator},
-        "grid": {"train_sizes": [1], "epochs": [1], "strategies": [AUDIT_STRATEGY], "seeds": [0]},
-        "strategies": {AUDIT_STRATEGY: {"description": "an existing fine-tuned model, scored as it is"}},
+        "grid": {"train_sizes": [1], "epochs": [1], "strategies": list(strategies), "seeds": [0]},
+        "strategies": {strategy: {"description": what} for strategy, what in strategies.items()},
         "diagnostics": diagnostics,
     }
     suite = validate_suite(raw, source="audit")
@@ -151,8 +281,9 @@ def _align_labels(data: TaskData, model) -> TaskData:
 
 
 def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str, reference: str | None,
-                started: float) -> CellResult:
-    cell = CellRow(cell_id=AUDIT_STRATEGY, train_size=len(data.train), strategy=AUDIT_STRATEGY, seed=0,
+                started: float, audited: Audited) -> tuple[CellResult, np.ndarray]:
+    """The audited model's cell, and its outputs on each split."""
+    cell = CellRow(cell_id=audited.cell_id, train_size=len(data.train), strategy=audited.strategy, seed=0,
                    label_noise=0.0, epochs=1, record_epochs=(1,), epoch_mode="audit",
                    epoch_mode_reason="an existing model, scored without training")
     # drift compares with the reference, the pretrained model (without one drift is switched off)
@@ -173,5 +304,6 @@ def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str,
             "diagnostics_forward_s": scorer.forward["seconds"],
             "model": model_path, "reference": reference, "label_names": json.dumps(data.label_names),
             "diagnostic_failures": scores.failures}
-    return CellResult(cell=cell, status="finished", metrics=scores.metrics, info=info,
-                      diagnostics=scores.diagnostics, examples=scores.examples, dynamics=scores.dynamics)
+    result = CellResult(cell=cell, status="finished", metrics=scores.metrics, info=info,
+                        diagnostics=scores.diagnostics, examples=scores.examples, dynamics=scores.dynamics)
+    return result, scores.logits

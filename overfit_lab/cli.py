@@ -241,7 +241,11 @@ def compare(run_a: Path = typer.Argument(..., help="The run to compare against (
 
 @app.command("audit")
 def audit_command(
-    model: Path = typer.Option(..., "--model", help="The fine-tuned model directory (save_pretrained)."),
+    model: Path = typer.Option(None, "--model", help="The fine-tuned model directory (save_pretrained)."),
+    trainer_run: Path = typer.Option(None, "--trainer-run",
+                                     help="Instead of --model: a transformers Trainer output directory "
+                                          "(trainer_state.json, checkpoint-*): its logs and its best and "
+                                          "last checkpoints."),
     task: str = typer.Option("sequence-classification", "--task",
                              help="sequence-classification (default) or causal-lm."),
     train: Path = typer.Option(..., "--train", help="The data it was fine-tuned on."),
@@ -269,7 +273,11 @@ def audit_command(
     allow_failures: bool = typer.Option(False, "--allow-failures",
                                         help="Exit 0 even when a diagnostic failed."),
 ) -> None:
-    """Audit an already fine-tuned model, without training it.
+    """Audit an already fine-tuned model, or a transformers Trainer run, without training it.
+
+    --trainer-run OUTPUT_DIR reads the run's trainer_state.json (learning curve, best evaluation,
+    onset, the verdict of the grid's rule and what the logs cannot judge), audits its best and
+    its last checkpoint, and says which one to ship and why.
 
     A classifier: gap, calibration, robustness, bias, memorization, spectra and (with
     --reference) drift. A causal LM (--task causal-lm; --train/--test hold documents in the text
@@ -285,8 +293,15 @@ def audit_command(
 
     names = [g.strip() for item in (groups or []) for g in item.split(",") if g.strip()]
     with _user_errors():
-        run = audit(model, train, test, task=task, validation=validation, groups=names,
-                    group_separator=group_separator,
+        if (model is None) == (trainer_run is None):
+            raise OverfitLabError("give --model (a fine-tuned model) or --trainer-run (a Trainer output "
+                                  "directory), one of them.", key="--model",
+                                  fix="e.g. overfit-lab audit --trainer-run out/ --train train.csv "
+                                      "--test test.csv")
+        if trainer_run is not None:
+            from .app import audit_trainer_run as audit
+        run = audit(model if trainer_run is None else trainer_run, train, test, task=task,
+                    validation=validation, groups=names, group_separator=group_separator,
                     reference=reference, checks=checks,
                     text_column=text_column, label_column=label_column, max_length=max_length,
                     trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, output=output,
@@ -296,6 +311,72 @@ def audit_command(
     if report is not None:
         _finish_check(report, junit, markdown, run=run, allow_failures=allow_failures)
     _exit_on_failed_cells(run, allow_failures)
+
+
+export_app = typer.Typer(no_args_is_help=True,
+                         help="Take a run elsewhere: a cell's model, the analysis as JSON, MLflow.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("model")
+def export_model_command(
+    run_dir: Path = typer.Argument(..., help="A finished run directory."),
+    cell_id: str = typer.Argument(..., help="The cell whose model to keep (overfit-lab show lists them)."),
+    to: Path = typer.Option(..., "--to", help="The new directory to save the model in."),
+    checkpoint: str = typer.Option("final", "--checkpoint", help="final (default) or best (lowest "
+                                                                   "validation loss)."),
+) -> None:
+    """Retrain one cell of a finished run and save its model (save_pretrained: safetensors,
+    tokenizer, label names), checking the retrained metrics against the stored ones."""
+    from .model_export import export_model
+
+    with _user_errors():
+        done = export_model(run_dir, cell_id, to=to, checkpoint=checkpoint)
+    agreement = (f"its {done.metrics_compared} stored per-epoch metrics reproduced bit-identically"
+                 if done.identical else
+                 f"its per-epoch metrics differ from the stored ones by up to {done.max_difference:.3g} "
+                 f"(another thread count or device than the run's; the model is the retrained one)")
+    console.print(f"{done.cell_id} retrained in {done.seconds:.0f} s on {done.threads or 'the default'} "
+                  f"thread(s): {agreement}.")
+    console.print(f"model at its {done.checkpoint} checkpoint (epoch {done.epoch}) saved in {done.directory} "
+                  f"({done.bytes / 1e6:.0f} MB); audit it with: overfit-lab audit --model {done.directory} "
+                  "--train TRAIN --test TEST")
+
+
+@export_app.command("json")
+def export_json_command(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="The JSON file (default: RUN_DIR/analysis.json)."),
+) -> None:
+    """Write the run's analysis as one JSON document (schema: overfit_lab.export.json_export)."""
+    from .analysis import load_run
+    from .export import write_json
+
+    with _user_errors():
+        path = write_json(load_run(run_dir), output or Path(run_dir) / "analysis.json")
+    console.print(f"analysis written to {path} ({path.stat().st_size / 1e3:,.0f} kB)")
+
+
+@export_app.command("mlflow")
+def export_mlflow_command(
+    run_dir: Path = typer.Argument(..., help="A run directory (not being written by another process)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri",
+                                     help="MLflow tracking store: http(s)://SERVER or file:PATH (default: "
+                                          "$MLFLOW_TRACKING_URI or MLflow's own)."),
+    experiment: str = typer.Option(None, "--experiment",
+                                   help="MLflow experiment (default: the suite's name)."),
+) -> None:
+    """Publish a run to MLflow: a parent run (suite as params, environment as tags, report,
+    suite and database as artifacts) and a nested run per cell (per-epoch metrics, scores).
+    Exporting again updates the same runs (their ids are kept in the run directory)."""
+    from .export import export_run
+
+    with _user_errors():
+        done = export_run(run_dir, tracking_uri=tracking_uri, experiment=experiment)
+    console.print(f"exported to MLflow ({done['tracking_uri']}): experiment {done['experiment_id']}, "
+                  f"parent run {done['parent_run_id']}, {len(done['cell_runs'])} cell runs "
+                  f"({done['created']} created, {done['updated']} updated)")
 
 
 @app.command("list")

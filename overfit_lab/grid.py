@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .rows import CellRow, EpochMode
+from .rows import CellRow, Checkpoint, EpochMode
 from .strategies import (
     resolve_strategies,
     resolve_strategy,
@@ -35,6 +35,10 @@ class Cell:
     record_epochs: tuple[int, ...]
     epoch_mode: EpochMode  # "shared" or "separate"
     epoch_mode_reason: str = ""
+    # where the worker saves the trained model (save_pretrained), and at which checkpoint: set by
+    # the runner for [output] save_models, and by overfit-lab export model (None: not kept)
+    model_dir: str | None = None
+    save_model: Checkpoint | None = None
 
     @property
     def cell_id(self) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ._quiet import quiet_loading
+from ._quiet import quiet_loading, quiet_saving
 from .errors import OverfitLabError
 
 MODEL_ALIASES = {
@@ -280,6 +280,33 @@ def set_dropout(model: nn.Module, *, hidden: float | None = None, attention: flo
             if hasattr(model.config, key):
                 setattr(model.config, key, p)
     return counts
+
+
+def save_model(model: nn.Module, tokenizer, directory: str | Path) -> int:
+    """Save ``model`` (LoRA adapters merged into its weights) and ``tokenizer`` with
+    ``save_pretrained`` (safetensors; a classifier's config keeps its label names) into
+    ``directory``, atomically: written beside it, then renamed into place (an existing one is
+    replaced). Returns the bytes written."""
+    import shutil
+    import tempfile
+
+    from .lora import merged
+
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        with quiet_saving():
+            merged(model).save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        size = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return size
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:

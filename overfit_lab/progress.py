@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["RunObserver", "epoch_work"]
+__all__ = ["Observers", "RunObserver", "epoch_work"]
 
 
 class RunObserver:
@@ -47,3 +47,42 @@ def epoch_work(train_size: int, n_validation: int) -> float:
     (On CPU a forward pass in eval mode costs about a fifth of a training step per example.)
     """
     return train_size + (train_size + n_validation) / 5
+
+
+class Observers(RunObserver):
+    """Several observers heard in order, as one (the terminal's display and a tracker, say)."""
+
+    def __init__(self, *observers: RunObserver | None):
+        self.observers = [o for o in observers if o is not None]
+
+    def data_warning(self, message: str) -> None:
+        for o in self.observers:
+            o.data_warning(message)
+
+    def run_started(self, **facts) -> None:
+        for o in self.observers:
+            o.run_started(**facts)
+
+    def executing(self, description: str) -> None:
+        for o in self.observers:
+            o.executing(description)
+
+    def cell_started(self, cell) -> None:
+        for o in self.observers:
+            o.cell_started(cell)
+
+    def epoch_done(self, cell, epoch: int) -> None:
+        for o in self.observers:
+            o.epoch_done(cell, epoch)
+
+    def cell_finished(self, cell, result) -> None:
+        for o in self.observers:
+            o.cell_finished(cell, result)
+
+    def interrupted(self, run_dir: Path, finished: int) -> None:
+        for o in self.observers:
+            o.interrupted(run_dir, finished)
+
+    def run_ended(self) -> None:
+        for o in self.observers:
+            o.run_ended()

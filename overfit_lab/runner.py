@@ -6,6 +6,7 @@ interface; :func:`overfit_lab.app.run_suite` is the public entry point around it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sqlite3
@@ -95,7 +96,7 @@ def run_grid(store: RunStore, observer: RunObserver | None = None, *, execution:
     finished = store.finished_ids()
     left = sum(c.cell_id not in finished for c in build_grid(suite))
     chosen = execution_of(suite, execution, source=store.run_dir / "suite.json", cells=left)
-    cells = build_grid(effective_suite(suite, chosen))
+    cells = _with_model_dirs(build_grid(effective_suite(suite, chosen)), suite, store.run_dir)
     todo = [c for c in cells if c.cell_id not in finished]
     data = load_task_data(suite)
     n_validation = len(data.validation)
@@ -103,7 +104,7 @@ def run_grid(store: RunStore, observer: RunObserver | None = None, *, execution:
         observer.data_warning(line)
     observer.run_started(name=suite.name, run_dir=store.run_dir, total_cells=len(cells), todo=todo,
                          work={c.cell_id: epoch_work(c.train_size, n_validation) for c in todo})
-    observer.executing(chosen.describe())
+    observer.executing(chosen.describe() + _saving_note(suite, len(todo)))
 
     by_id = {cell.cell_id: cell for cell in todo}
 
@@ -121,6 +122,30 @@ def run_grid(store: RunStore, observer: RunObserver | None = None, *, execution:
     finally:
         observer.run_ended()
     return store.run_dir
+
+
+MODELS_DIR = "models"
+
+
+def _with_model_dirs(cells: list, suite: Suite, run_dir: Path) -> list:
+    """The cells with where to save their model, for ``[output] save_models``."""
+    checkpoint = suite.output.save_models
+    if checkpoint == "none":
+        return cells
+    return [dataclasses.replace(c, model_dir=str((run_dir / MODELS_DIR / c.cell_id).resolve()),
+                                save_model=checkpoint) for c in cells]
+
+
+def _saving_note(suite: Suite, cells: int) -> str:
+    """The disk the saved models will take, told before they are trained."""
+    if suite.output.save_models == "none" or cells == 0:
+        return ""
+    from .models import resolve_model_path
+
+    path = Path(resolve_model_path(suite.model.name))
+    size = sum(f.stat().st_size for f in path.glob("*.safetensors")) if path.is_dir() else 0
+    about = f" (about {size / 1e6:,.0f} MB each, {cells * size / 1e9:.1f} GB in all)" if size else ""
+    return f"; saving each cell's {suite.output.save_models} model in {MODELS_DIR}/{about}"
 
 
 def commit_cell(store: RunStore, result) -> None:

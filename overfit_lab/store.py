@@ -224,6 +224,14 @@ class RunStore:
         with closing(self._connect()) as db:
             return dict(db.execute("SELECT key, value FROM meta").fetchall())
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Record one fact of the run (JSON-encoded) in the meta table, replacing an earlier one.
+        Only the process that holds the lock writes (:meth:`lock`)."""
+        if self._lock_fd is None:
+            raise RuntimeError("lock the store before writing it")
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
     def finished_ids(self) -> set[str]:
         with closing(self._connect()) as db:
             return {r[0] for r in db.execute("SELECT cell_id FROM cells WHERE status = 'finished'")}

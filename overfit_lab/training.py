@@ -39,7 +39,7 @@ from .data.augment import augment_text, training_vocabulary
 from .errors import CellFailure, OverfitLabError
 from .grid import Cell
 from .lora import add_adapters
-from .models import count_parameters, freeze, load_tokenizer, resolve_model_path, set_dropout
+from .models import count_parameters, freeze, load_tokenizer, resolve_model_path, save_model, set_dropout
 from .predict import Encoded
 from .rows import CellRow, CellStatus, DiagnosticRow, DynamicsRow, ExampleRow, MetricRow
 from .scoring import CheckpointScorer, any_diagnostic, encode_splits
@@ -71,6 +71,7 @@ def run_cell(cell: Cell, *, on_epoch: EpochHook | None = None) -> CellResult:
     """
     started = time.perf_counter()
     recorder = _Recorder(cell, on_epoch)
+    recorder.info["threads"] = torch.get_num_threads()  # floats depend on it: export model reruns with it
     status: CellStatus
     try:
         _train(cell, recorder)
@@ -157,7 +158,8 @@ class _Recorder(TrainerCallback):
         self.info: dict = {}
         self.scorer: CheckpointScorer | None = None
         diagnostics = cell.suite.diagnostics
-        self.keep_best = "best" in diagnostics.checkpoints and any_diagnostic(cell.suite)
+        self.keep_best = (("best" in diagnostics.checkpoints and any_diagnostic(cell.suite))
+                          or (cell.save_model == "best" and cell.model_dir is not None))
         self.tested: set[int] = set()
         self._t0 = 0.0
         self.logits: dict[str, np.ndarray] = {}  # latest clean logits per split
@@ -287,12 +289,29 @@ def _train(cell: Cell, recorder: _Recorder) -> None:
                                  train_examples=len(train_dataset))
             if last not in recorder.tested:  # stopped early between two recorded epochs
                 recorder.evaluate(model, last, splits=("test",))
+            if cell.save_model == "final":  # before the diagnostics may load the best weights
+                _save_model(cell, recorder, model, tokenizer, last)
             if any_diagnostic(suite):
                 started = time.perf_counter()
                 _checkpoint_diagnostics(cell, recorder, model, last)
                 recorder.info["diagnostics_s"] = time.perf_counter() - started
+            if cell.save_model == "best":
+                best = recorder.best
+                if best["state"] is not None and best["epoch"] != last:
+                    model.load_state_dict(best["state"])
+                _save_model(cell, recorder, model, tokenizer, best["epoch"] or last)
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def _save_model(cell: Cell, recorder: _Recorder, model, tokenizer, epoch: int) -> None:
+    """Save the model at ``cell.save_model`` into ``cell.model_dir`` (see :func:`models.save_model`)."""
+    if cell.model_dir is None:
+        return
+    started = time.perf_counter()
+    size = save_model(model, tokenizer, cell.model_dir)
+    recorder.info.update(model_dir=cell.model_dir, model_checkpoint=cell.save_model, model_epoch=epoch,
+                         model_bytes=size, model_save_s=time.perf_counter() - started)
 
 
 def _frozen_cache(cell: Cell, recorder: _Recorder, model, args, *, data: TaskData, model_path: str,

@@ -35,8 +35,8 @@ def make_sentences(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_tiny_bert(directory: Path, words: list[str]) -> Path:
-    """Save a randomly initialised 2-layer BERT (hidden 32) and a word-piece tokenizer."""
+def write_tiny_bert(directory: Path, words: list[str], *, layers: int = 2) -> Path:
+    """Save a randomly initialised BERT (``layers`` layers, hidden 32) and a word-piece tokenizer."""
     from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -46,7 +46,7 @@ def write_tiny_bert(directory: Path, words: list[str]) -> Path:
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
     # positional: the argument is vocab= in transformers 5 and vocab_file= in 4
     BertTokenizerFast(str(directory / "vocab.txt")).save_pretrained(directory)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     import torch
 

@@ -87,6 +87,7 @@ def render_report(run: RunResult) -> str:
         "language": sections_lm.language_rows(run) if run.task.name == "causal-lm" else [],
         "perplexity_changes": sections_lm.perplexity_change_rows(run) if run.task.name == "causal-lm" else [],
         "skipped": run.task.skipped,
+        "trainer_run": run.trainer_run,
         "slices": sections_data.slice_rows(run),
         "slice_examples": sections_data.slice_examples(run),
         "slice_settings": run.suite.diagnostics.slices,

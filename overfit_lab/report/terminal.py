@@ -243,7 +243,27 @@ def print_summary(run: RunResult, console: Console | None = None) -> None:
         console.print(f"[dim]epoch values ran as separate runs: {separate.iloc[0]['epoch_mode_reason']}[/]")
     for line in run.leakage.lines():
         console.print(f"[yellow]leakage:[/] {escape(line)}", highlight=False)
+    for line in trainer_run_lines(run):
+        console.print(line, highlight=False)
     console.print(f"[dim]run stored in {run.run_dir}[/]")
+
+
+def trainer_run_lines(run: RunResult) -> list[str]:
+    """For an audit of a Trainer output directory: what its logs say, what they cannot judge, and
+    which checkpoint to ship and why."""
+    facts = run.trainer_run
+    if facts is None:
+        return []
+    logs = facts["logs"]
+    style = VERDICT_STYLE.get(logs["verdict"], "")
+    where = f"evaluation {logs['best_evaluation']} at step {logs['best_step']}"
+    lines = [f"[bold]Trainer run[/] {escape(facts['output_dir'])}: its logs say "
+             f"[{style}]{logs['verdict']}[/] ({escape(logs['reason'])}); lowest evaluation loss at {where}"]
+    lines += [f"[yellow]not judged:[/] {escape(line)}" for line in logs.get("missing", [])]
+    lines += [f"[dim]{escape(line)}[/]" for line in logs.get("notes", [])]
+    ship = facts["ship"]
+    lines.append(f"[bold]ship {escape(ship['checkpoint'])}[/]: {escape(ship['why'])}")
+    return lines
 
 
 def checks_table(report, *, conditions: bool = True) -> Table:

@@ -12,6 +12,8 @@ A suite has these sections (see ``suites/*.toml`` for complete examples)::
     [strategies.NAME]  regularization overrides (weight_decay, dropout, early_stopping,
                    label_smoothing, freeze, augment, lora, recipe, combine)
     [evaluation]   batch size of the evaluation passes
+    [output]       save_models: keep each cell's fine-tuned model (final or best checkpoint)
+    [tracking]     mlflow: publish the run and each cell to MLflow as it finishes
     [verdict]      tolerances of the under-trained / well fit / overfit verdict
     [diagnostics]  which diagnostics run, at which checkpoints, with which settings
     [statistics]   the reference strategy, alpha and the multiple-comparison correction
@@ -47,6 +49,7 @@ from .schema import (
     LoraSpec,
     MemorizationSpec,
     ModelSpec,
+    OutputSpec,
     RegressionSpec,
     RobustnessSpec,
     SlicesSpec,
@@ -55,6 +58,7 @@ from .schema import (
     StrategySpec,
     Suite,
     TaskSpec,
+    TrackingSpec,
     VerdictSpec,
 )
 
@@ -67,6 +71,6 @@ __all__ = ["BOUNDS", "DATA_FILES", "AuditSpec", "AugmentSpec", "BiasSpec", "Buil
            "CalibrationSpec", "CartographySpec", "CheckSpec", "DataSpec", "DiagnosticsSpec", "DriftSpec",
            "DropoutSpec", "EarlyStoppingSpec", "EvaluationSpec", "ExecutionSpec", "ForgettingSpec",
            "FreezeSpec", "GridSpec", "LabelsSpec", "LoraSpec", "MemorizationSpec", "ModelSpec",
-           "RegressionSpec", "RobustnessSpec", "SlicesSpec", "SpectralSpec", "StatisticsSpec",
-           "StrategySpec", "Suite", "TaskSpec", "VerdictSpec", "check_conditions", "load_suite",
-           "read_toml", "validate_suite"]
+           "OutputSpec", "RegressionSpec", "RobustnessSpec", "SlicesSpec", "SpectralSpec",
+           "StatisticsSpec", "StrategySpec", "Suite", "TaskSpec", "TrackingSpec", "VerdictSpec",
+           "check_conditions", "load_suite", "read_toml", "validate_suite"]

@@ -256,6 +256,26 @@ class ExecutionSpec(_Strict):
     retries: int = Field(1, ge=0, le=5)  # a cell whose worker died runs again this many times
 
 
+class OutputSpec(_Strict):
+    """What a run keeps besides its figures. ``save_models``: each cell's fine-tuned model, at its
+    final or best (lowest validation loss) checkpoint, saved with ``save_pretrained`` (safetensors,
+    tokenizer, label names) in ``RUN_DIR/models/CELL_ID``; about the pretrained weights' size per
+    cell (MiniLM: 91 MB). With Ray, the run directory must be on a file system the workers share."""
+
+    save_models: Literal["none", "final", "best"] = "none"
+
+
+class TrackingSpec(_Strict):
+    """Experiment trackers a run publishes to as each cell finishes (``overfit-lab export mlflow``
+    does the same for a finished run). ``mlflow``: the run and its cells as MLflow runs, at
+    ``mlflow_tracking_uri`` (none: ``$MLFLOW_TRACKING_URI`` or MLflow's default) in experiment
+    ``mlflow_experiment`` (none: the suite's name)."""
+
+    mlflow: bool = False
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str | None = None
+
+
 class EvaluationSpec(_Strict):
     batch_size: int = Field(64, ge=1)
 
@@ -512,6 +532,8 @@ class Suite(_Strict):
     strategies: dict[str, StrategySpec] = {}
     evaluation: EvaluationSpec = EvaluationSpec()
     execution: ExecutionSpec = ExecutionSpec()
+    output: OutputSpec = OutputSpec()
+    tracking: TrackingSpec = TrackingSpec()
     verdict: VerdictSpec = VerdictSpec()
     diagnostics: DiagnosticsSpec = DiagnosticsSpec()
     statistics: StatisticsSpec = StatisticsSpec()
