@@ -41,6 +41,7 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     """
     from .report.terminal import TerminalProgress, make_console
 
+    _end_a_starting_worker()
     console = console or make_console()
     store = open_store(suite, output=output, resume=resume, execution=execution)
     tracking = store.suite().tracking
@@ -54,6 +55,17 @@ def run_suite(suite: Suite | str | Path | None = None, *, output: str | Path | N
     if tracking.mlflow and not (tracker and tracker.failed):
         _publish(run, tracking, console, quiet=quiet)
     return run
+
+
+def _end_a_starting_worker() -> None:
+    """End this process quietly if it is a spawned worker importing the caller's script: a script
+    that starts a run at import time (no ``if __name__ == "__main__":``) would otherwise start a
+    run in every worker. The driver then says why, in one line."""
+    import multiprocessing
+
+    # set by multiprocessing while a spawned child imports the parent's main module
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(1)
 
 
 def _mlflow_tracking(store, tracking, console: Console):
@@ -138,6 +150,7 @@ def audit(model: str | Path, train: str | Path, test: str | Path, *, console: Co
     from .auditing import score_model
     from .report.terminal import make_console
 
+    _end_a_starting_worker()
     console = console or make_console()
     run_dir = score_model(model, train, test, announce=None if quiet else console.print, **options)
     return finish_run(run_dir, console, quiet=quiet)
@@ -153,6 +166,7 @@ def audit_trainer_run(output_dir: str | Path, train: str | Path, test: str | Pat
     from .auditing import score_trainer_run
     from .report.terminal import make_console
 
+    _end_a_starting_worker()
     console = console or make_console()
     run_dir = score_trainer_run(output_dir, train, test, announce=None if quiet else console.print, **options)
     return finish_run(run_dir, console, quiet=quiet)

@@ -214,3 +214,29 @@ def test_the_progress_display_shows_every_running_cell_and_a_restart_once():
         assert rows() == ["[bold]a[/]", "[bold]b[/]"] and display.total_work == 12.0
         display.finish_cell("a", "finished", 1.0)
         assert rows() == ["[bold]b[/]"]
+
+
+def test_a_script_without_a_main_guard_is_told_and_starts_nothing_in_its_workers(tiny_model, tiny_csv,
+                                                                                  tmp_path):
+    """Spawned workers import the calling script: one that starts a run at import time (no
+    ``if __name__ == "__main__":``) must not start runs in its workers, nor fail every cell with
+    "exited with status 1": the run stops with one line saying what to do, and nothing is stored."""
+    import json
+    import subprocess
+    import sys
+
+    suite = _suite(tiny_model, tiny_csv)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from overfit_lab import run_suite\n"
+        "from overfit_lab.suite import validate_suite\n"
+        f"suite = validate_suite({json.loads(suite.to_json())!r})\n"
+        f"run_suite(suite, output={str(tmp_path)!r} + '/run-' + __name__, quiet=True, "
+        f"execution={POOL!r})\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
+    assert done.returncode != 0
+    told = 'so no cell ran. Fix: a Python script that starts a run must do so under if __name__ == "__main__"'
+    assert told in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.glob("run-*")) == ["run-__main__"]  # none by the workers
+    assert load_run(tmp_path / "run-__main__").cells.empty  # no cell stored failed: resume runs them all

@@ -71,6 +71,7 @@ def _die_with_parent(parent: int) -> None:
 def _worker(conn, suite_json: str, threads: int, cuda_device: str | None, parent: int) -> None:
     """A worker process: run the cells whose ids arrive on ``conn`` until it sends ``None``."""
     _die_with_parent(parent)
+    conn.send(("ready", None, None))  # it got this far: a later death is the cell's, not the start's
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     if cuda_device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = cuda_device
@@ -105,6 +106,7 @@ class _Worker:
         child.close()
         self.slot = slot
         self.cell: Cell | None = None
+        self.ready = False
 
     def give(self, cell: Cell) -> None:
         self.cell = cell
@@ -175,7 +177,9 @@ class ProcessPoolExecutor:
                 kind, cell_id, payload = worker.conn.recv()
             except (EOFError, OSError):
                 return False  # it died: its sentinel says so
-            if kind == "epoch":
+            if kind == "ready":
+                worker.ready = True
+            elif kind == "epoch":
                 events.epoch(worker.cell, payload)
             elif kind == "error":
                 raise OverfitLabError(payload)
@@ -192,6 +196,12 @@ class ProcessPoolExecutor:
         cell, how = worker.cell, describe_exit(worker.process.exitcode)
         worker.cell = None
         worker.stop()
+        if not worker.ready:  # it died importing the caller's script: every new worker would too
+            raise OverfitLabError(f"a worker process ended before it could start ({how}), so no cell ran.",
+                                  key="execution.workers",
+                                  fix='a Python script that starts a run must do so under if __name__ == '
+                                      '"__main__": (workers are spawned processes that import it); '
+                                      "otherwise see the worker's error above, or use workers = 1.")
         self.attempts[cell.cell_id] += 1
         if self.attempts[cell.cell_id] <= self.execution.retries:
             queue.appendleft(cell)
