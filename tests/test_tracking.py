@@ -3,10 +3,12 @@ MLflow as it goes, read back with MlflowClient."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from conftest import tiny_suite_dict
+from rich.console import Console
 from typer.testing import CliRunner
 
 from overfit_lab import run_suite
@@ -60,8 +62,13 @@ def test_a_failing_tracking_store_does_not_stop_the_run(tiny_model, tiny_csv, tm
     (tmp_path / "blocked").write_text("a file where the store should be")
     suite = _suite(tiny_model, tiny_csv, tracking={"mlflow": True,
                                                    "mlflow_tracking_uri": (tmp_path / "blocked").as_uri()})
-    run = run_suite(suite, output=tmp_path / "run", quiet=True)
+    console = Console(file=io.StringIO(), width=300)
+    run = run_suite(suite, output=tmp_path / "run", quiet=True, console=console)
     assert (run.cells["status"] == "finished").all() and len(run.cells) == 2
+    said = console.file.getvalue()
+    assert said.count("MLflow tracking stopped for this run") == 1  # told once, not per cell
+    assert f"overfit-lab export mlflow {run.run_dir}" in said
+    assert "mlflow" not in run.meta  # nothing was published, so no ids were kept
 
 
 def test_export_commands(tiny_model, tiny_csv, tmp_path, no_telemetry):
@@ -75,7 +82,7 @@ def test_export_commands(tiny_model, tiny_csv, tmp_path, no_telemetry):
     first = runner.invoke(app, ["export", "mlflow", str(run.run_dir), "--tracking-uri", uri])
     again = runner.invoke(app, ["export", "mlflow", str(run.run_dir), "--tracking-uri", uri])
     assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
-    assert "3 created" in " ".join(first.output.split()) or "created" in first.output
-    assert "0 created" in " ".join(again.output.split())
+    assert "(3 created, 0 updated)" in " ".join(first.output.split())
+    assert "(0 created, 3 updated)" in " ".join(again.output.split())
     bad = runner.invoke(app, ["export", "mlflow", str(tmp_path / "nothing"), "--tracking-uri", uri])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
