@@ -105,3 +105,86 @@ def test_a_checkpoint_without_a_tokenizer_is_one_line(trainer_dir, tmp_path):
                                       "--test", str(trainer_dir[2]), "--output", str(tmp_path / "r")])
     assert result.exit_code == 2 and "tokenizer" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r").exists()
+
+
+def _train_causal_lm(model_dir, output_dir, train: list[str], held_out: list[str], *,
+                     max_length: int) -> None:
+    """A user's own causal-LM fine-tuning with plain transformers: documents ended by the
+    end-of-text token, evaluated and saved every epoch."""
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; the collator pads with it
+
+    def encode(texts):
+        return [{"input_ids": (tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])[:max_length]}
+                for text in texts]
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    args = TrainingArguments(output_dir=str(output_dir), eval_strategy="epoch", save_strategy="epoch",
+                             logging_strategy="epoch", num_train_epochs=30, per_device_train_batch_size=8,
+                             learning_rate=1e-2, lr_scheduler_type="constant", use_cpu=True, report_to="none",
+                             disable_tqdm=True, seed=0)
+    Trainer(model=model, args=args, train_dataset=encode(train), eval_dataset=encode(held_out),
+            processing_class=tokenizer, data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False)
+            ).train()
+
+
+def _document_losses(path, texts: list[str], *, max_length: int):
+    """Each document's mean next-token loss, one at a time with plain transformers."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    losses, tokens = [], []
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])[:max_length]])
+            losses.append(float(model(input_ids=ids, labels=ids).loss))
+            tokens.append(ids.shape[1] - 1)
+    return np.array(losses), np.array(tokens)
+
+
+def test_a_causal_lm_trainer_run_is_audited_and_its_ship_test_is_wilcoxons(tiny_gpt2, tmp_path):
+    """A causal LM's Trainer run: the logs judged as a classifier's, each checkpoint's test loss
+    as plain transformers computes it, and the choice between best and last by scipy's
+    one-sided Wilcoxon signed-rank test on the documents' losses."""
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    from overfit_lab.data.builtin import generate_reviews
+
+    reviews = generate_reviews(48, 1, 32, seed=0)
+    train = reviews.query("split == 'train'")["text"].tolist()
+    test = reviews.query("split == 'test'")["text"].tolist()
+    (tmp_path / "train.txt").write_text("\n".join(train) + "\n")
+    (tmp_path / "test.txt").write_text("\n".join(test) + "\n")
+    _train_causal_lm(tiny_gpt2, tmp_path / "out", train, test, max_length=32)
+    run = audit_trainer_run(tmp_path / "out", tmp_path / "train.txt", tmp_path / "test.txt", task="causal-lm",
+                            output=tmp_path / "audit", quiet=True, max_length=32,
+                            diagnostics={name: {"enabled": False} for name in
+                                         ("robustness", "drift", "spectral", "memorization", "forgetting")})
+    logs = read_trainer_run(tmp_path / "out").verdict()
+    facts = run.trainer_run
+    assert facts["logs"]["verdict"] == logs["verdict"]
+    cells = run.cells.set_index("strategy")["cell_id"]
+    assert set(cells.index) == {"best", "last"}, "the fixture's run must have passed its best epoch"
+    losses = {}
+    for name, checkpoint in cells.items():
+        losses[name], tokens = _document_losses(tmp_path / "out" / checkpoint, test, max_length=32)
+        stored = run.generalization.set_index("cell_id").loc[checkpoint, "test_loss"]
+        assert stored == pytest.approx(np.sum(losses[name] * tokens) / np.sum(tokens), rel=1e-5)
+    p = wilcoxon(losses["best"] - losses["last"], alternative="greater").pvalue
+    ship = facts["ship"]
+    assert "Wilcoxon signed-rank" in ship["why"] and ship["p"] == pytest.approx(p, rel=1e-6)
+    assert ship["checkpoint"] == (cells["last"] if p < 0.05 else cells["best"])
