@@ -118,3 +118,37 @@ def test_save_models_keeps_every_cells_model_during_the_run(tiny_model, tiny_csv
     pd.testing.assert_frame_equal(other.sort_values(keys)[[*keys, "value"]].reset_index(drop=True),
                                   mine.sort_values(keys)[[*keys, "value"]].reset_index(drop=True),
                                   check_exact=True)
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "lora"])
+def test_a_causal_lm_cell_exports_as_a_plain_model_whose_audit_reproduces_its_test_loss(tiny_gpt2, tmp_path,
+                                                                                          strategy):
+    """A LoRA cell is saved with its adapters merged (a plain model, no peft needed to load it):
+    its audit's test loss equals the stored one up to the merge's float rounding; a fully
+    fine-tuned cell's exactly."""
+    from conftest import tiny_lm_suite_dict
+    from transformers import AutoModelForCausalLM
+
+    raw = tiny_lm_suite_dict(tiny_gpt2, epochs=[2], strategies=[strategy])
+    raw["evaluation"] = {"batch_size": 64}  # as the audit's: the same batches, the same padding
+    raw["diagnostics"] = {"checkpoints": ["final"], **{name: {"enabled": False} for name in
+                                                       ("robustness", "drift", "spectral", "memorization",
+                                                        "forgetting")}}
+    run = run_suite(validate_suite(raw), output=tmp_path / "run", quiet=True)
+    cell_id = run.cells["cell_id"].item()
+    done = export_model(run.run_dir, cell_id, to=tmp_path / "model")
+    assert done.identical
+    assert not list((tmp_path / "model").glob("adapter_*"))
+    assert not any("lora" in name for name, _ in AutoModelForCausalLM.from_pretrained(
+        tmp_path / "model").named_parameters())
+    data = load_task_data(run.suite)
+    for split, frame in (("train", data.train), ("test", data.test)):
+        (tmp_path / f"{split}.txt").write_text("\n".join(frame["text"]) + "\n")
+    audited = audit(tmp_path / "model", tmp_path / "train.txt", tmp_path / "test.txt", task="causal-lm",
+                    output=tmp_path / "audit", quiet=True, max_length=run.suite.model.max_length,
+                    diagnostics=raw["diagnostics"])
+    stored = run.generalization["test_loss"].item()
+    if strategy == "lora":
+        assert audited.generalization["test_loss"].item() == pytest.approx(stored, rel=1e-5)
+    else:
+        assert audited.generalization["test_loss"].item() == stored
