@@ -14,20 +14,18 @@ def quiet_loading() -> Iterator[None]:
     """transformers' warnings and progress bars off while a model loads (and back after)."""
     from transformers.utils import logging as hf_logging
 
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     try:
-        yield
+        with quiet_saving():
+            yield
     finally:
         hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 @contextmanager
 def quiet_saving() -> Iterator[None]:
-    """No "Writing model shards" progress bar on stderr while a model is saved."""
+    """No progress bar on stderr ("Writing model shards") while a model is saved (and back after)."""
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()

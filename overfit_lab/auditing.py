@@ -36,6 +36,7 @@ from .tasks import TASKS, task_of
 from .training import CellResult
 
 AUDIT_STRATEGY = "audit"
+SHIP_ALPHA = 0.05  # the last checkpoint replaces the best only when significantly better
 
 
 def score_model(model: str | Path, train: str | Path, test: str | Path, *,
@@ -78,6 +79,7 @@ def score_trainer_run(output_dir: str | Path, train: str | Path, test: str | Pat
     logs' verdict, what they could not judge and the choice are in the run's meta
     (``trainer_run``). ``options``: as :func:`score_model`'s."""
     from .diagnostics.generalization import DEFAULT_THRESHOLDS
+    from .export.json_export import to_plain
     from .trainer_runs import read_trainer_run
 
     run = read_trainer_run(output_dir, require_checkpoints=True)
@@ -91,7 +93,7 @@ def score_trainer_run(output_dir: str | Path, train: str | Path, test: str | Pat
     if last.path != best.path:
         chosen.append(Audited(last.path.name, "last", str(last.path), "--trainer-run",
                               f"{last.path.name}: the last checkpoint"))
-    facts = _json_safe({"output_dir": str(Path(output_dir).resolve()),
+    facts = to_plain({"output_dir": str(Path(output_dir).resolve()),
                         "logs": {k: v for k, v in logs.items() if k not in ("curve", "labels")},
                         "curve": logs["curve"].to_dict("records"), "curve_labels": logs["labels"],
                         "checkpoints": {"best": chosen[0].cell_id, "last": last.path.name}})
@@ -130,8 +132,8 @@ def _score_models(models: list[Audited], train, test, *, validation=None, groups
     run_dir = Path(output) if output is not None else default_run_dir(suite, DEFAULT_REPORTS)
     held_out = "validation" if validation is not None else "test"
     spec = AuditSpec(reference=reference_path, held_out=held_out)
-    meta = {"data_fingerprint": data.fingerprint(), "label_names": data.label_names,
-            "audit": spec.model_dump(), "leakage": data.leakage.to_dict()}
+    meta = {"data_fingerprint": data.fingerprint(), "audit": spec.model_dump(),
+            "leakage": data.leakage.to_dict()}
     store = None
     try:
         outputs = {}
@@ -208,24 +210,6 @@ def _ship(outputs: dict[str, dict[str, np.ndarray]], data: TaskData, facts: dict
                    f"better on {where}: {figures}"}
 
 
-SHIP_ALPHA = 0.05
-
-
-def _json_safe(value):
-    """``value`` with paths as strings, numpy scalars as Python ones and NaN as ``None``."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def _audit_suite(model_path: str, train, test, *, validation, groups: list[str],
                  group_separator: str | None = None, reference: str | None,
                  text_column: str, label_column: str, max_length: int, trust_remote_code: bool,
@@ -281,7 +265,7 @@ def _align_labels(data: TaskData, model) -> TaskData:
 
 
 def _audit_cell(suite: Suite, model, tokenizer, data: TaskData, model_path: str, reference: str | None,
-                started: float, audited: Audited) -> tuple[CellResult, np.ndarray]:
+                started: float, audited: Audited) -> tuple[CellResult, dict[str, np.ndarray]]:
     """The audited model's cell, and its outputs on each split."""
     cell = CellRow(cell_id=audited.cell_id, train_size=len(data.train), strategy=audited.strategy, seed=0,
                    label_noise=0.0, epochs=1, record_epochs=(1,), epoch_mode="audit",

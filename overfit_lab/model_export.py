@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,24 +82,21 @@ def export_model(run_dir: str | Path, cell_id: str, *, to: str | Path,
     (cell,) = [c for c in build_grid(suite) if c.cell_id == cell_id]
     threads = cells.loc[cell_id, "threads"] if "threads" in cells.columns else None
     threads = None if threads is None or pd.isna(threads) else int(threads)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
-                                    dir=target.resolve().parent))
     before = torch.get_num_threads()
     try:
         if threads is not None:
             torch.set_num_threads(threads)
         started = time.perf_counter()
-        result = run_cell(dataclasses.replace(cell, model_dir=str(staging / "model"), save_model=checkpoint))
+        # save_model writes beside the target and renames into place: nothing half-written there
+        result = run_cell(dataclasses.replace(cell, model_dir=str(target.resolve()), save_model=checkpoint))
         seconds = time.perf_counter() - started
-        if result.status != "finished":
-            raise OverfitLabError(f"retraining cell '{cell_id}' failed: {result.reason}", key="CELL_ID",
-                                  fix="see the reason; the stored run is unchanged.")
-        if target.exists():
-            target.rmdir()
-        (staging / "model").replace(target)
     finally:
         torch.set_num_threads(before)
-        shutil.rmtree(staging, ignore_errors=True)
+    if result.status != "finished":
+        if (target / "config.json").exists():  # saved before the cell failed: not the cell's model
+            shutil.rmtree(target)
+        raise OverfitLabError(f"retraining cell '{cell_id}' failed: {result.reason}", key="CELL_ID",
+                              fix="see the reason; the stored run is unchanged.")
     compared, identical, difference = _compare(run.metrics[run.metrics["cell_id"] == cell_id], result.metrics)
     return ModelExport(directory=target, cell_id=cell_id, checkpoint=checkpoint,
                        epoch=int(result.info["model_epoch"]), seconds=seconds, metrics_compared=compared,
